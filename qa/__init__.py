@@ -1,0 +1,30 @@
+"""Ask a folder of articles; every claim is cited to a file and a verbatim quote.
+
+>>> from qa import Assistant
+>>> assistant = Assistant()
+>>> assistant.ensure_ingested()
+>>> answer = assistant.ask("How many Tor-M1 air defense systems did Iran receive?")
+"""
+
+from qa.assistant import Assistant, open_assistant
+from qa.errors import ConfigError, IndexUnavailable, IngestError, LLMError, PromptError, QAError
+from qa.settings import Settings, load_settings
+from qa.types import Answer, Citation, FileReport, IngestReport, Passage
+
+__all__ = [
+    "Answer",
+    "Assistant",
+    "Citation",
+    "ConfigError",
+    "FileReport",
+    "IndexUnavailable",
+    "IngestError",
+    "IngestReport",
+    "LLMError",
+    "Passage",
+    "PromptError",
+    "QAError",
+    "Settings",
+    "load_settings",
+    "open_assistant",
+]

@@ -1,0 +1,325 @@
+"""The assistant: one object behind the Python API, the CLI and the UI."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Generator, Iterable, Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Literal
+
+from qa.chunking import Chunker
+from qa.citations import citations_for
+from qa.documents import read_file_text
+from qa.errors import ConfigError, IndexUnavailable, LLMError, QAError
+from qa.extractive import NOT_IN_ARTICLES, ExtractiveAnswerer, clean_for_display
+from qa.ingest import Ingestor
+from qa.llm import ChatModel
+from qa.llm_answer import LLMAnswerer
+from qa.question import QuestionAnalysis, analyse
+from qa.retrieval import HybridRetriever, Retrieval
+from qa.settings import Settings, load_settings
+from qa.types import Answer, Citation, IngestReport, Passage
+from vectorstore import ChromaStore, Embedder, FileRecord, StoreError, make_embedder, open_client
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["extractive", "llm"]
+Turn = tuple[str, str]
+History = Sequence[Turn | Answer] | None
+
+
+def _turns(history: History) -> list[Turn]:
+    out: list[Turn] = []
+    for item in history or ():
+        if isinstance(item, Answer):
+            out.append((item.question, item.text))
+        else:
+            out.append((str(item[0]), str(item[1])))
+    return out
+
+
+class Assistant:
+    """Ask a folder of articles; every claim cites a file and a verbatim quote.
+
+    ``Assistant()`` opens the index named by the settings (``QA_*`` environment variables);
+    any part can be passed in instead (embedder, store, chat model).
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        embedder: Embedder | None = None,
+        store: ChromaStore | None = None,
+        chat: ChatModel | None = None,
+    ) -> None:
+        self.settings = settings or load_settings()
+        s = self.settings
+        self.embedder = embedder or make_embedder(
+            s.embed_model, batch_size=s.embed_batch_size, base_url=s.embed_base_url,
+            api_key=s.api_key,
+        )
+        self.chunker = Chunker(s.chunk_size, s.chunk_overlap)
+        self.store = store or self._open_store()
+        self.retriever = HybridRetriever(
+            self.store, self.embedder, candidates=s.candidates, rrf_k=s.rrf_k,
+            dedup_threshold=s.dedup_threshold,
+        )
+        self.extractive = ExtractiveAnswerer(
+            self.embedder, min_support=s.min_support, max_sentences=s.max_sentences)
+        self._chat = chat
+
+    # -- set-up --------------------------------------------------------------------------------
+    def manifest(self) -> dict[str, str | int]:
+        return {"schema": 1, "embed_model": self.embedder.name,
+                "dimension": self.embedder.dimension, **self.settings.chunk_manifest()}
+
+    def _open_store(self) -> ChromaStore:
+        s = self.settings
+        location = s.chroma_url or str(s.index_dir)
+        try:
+            if not s.chroma_url:
+                s.index_dir.mkdir(parents=True, exist_ok=True)
+            client = open_client(None if s.chroma_url else str(s.index_dir), s.chroma_url)
+            return ChromaStore(client, s.collection, self.manifest(), location=location)
+        except StoreError as exc:
+            raise IndexUnavailable(str(exc)) from exc
+        except OSError as exc:
+            raise IndexUnavailable(f"cannot create the index directory {location}: {exc}") from exc
+
+    @property
+    def chat(self) -> ChatModel:
+        if self._chat is None:
+            s = self.settings
+            if not s.llm_configured:
+                raise ConfigError("no LLM endpoint: set QA_LLM_BASE_URL or OPENAI_API_KEY")
+            self._chat = ChatModel(
+                s.llm_model, base_url=s.base_url, api_key=s.api_key, timeout=s.llm_timeout,
+                max_retries=s.llm_max_retries, temperature=s.llm_temperature,
+                max_tokens=s.llm_max_tokens,
+            )
+        return self._chat
+
+    @property
+    def mode(self) -> Mode:
+        """The answer mode used when ``ask`` is not told one."""
+        if self._chat is not None and self.settings.mode == "auto":
+            return "llm"
+        return self.settings.answer_mode
+
+    # -- ingestion -----------------------------------------------------------------------------
+    def ingest(self, paths: Iterable[str | Path] | None = None, *, rebuild: bool = False,
+               progress: bool = False) -> IngestReport:
+        """Bring the index up to date with ``paths`` (files or folders, recursively; default:
+        the corpus folder). Unchanged files are not re-embedded; changed ones are replaced;
+        files gone from an ingested folder are removed. ``rebuild`` empties the index first."""
+        targets = list(paths) if paths is not None else [self.settings.corpus_dir]
+        try:
+            if rebuild:
+                self.store.reset()
+            report = Ingestor(
+                self.store, self.embedder, self.chunker,
+                max_bytes=int(self.settings.max_file_mb * 1_000_000),
+                embed_batch=max(self.settings.embed_batch_size * 8, 64),
+            ).run(targets, progress=progress)
+        except StoreError as exc:
+            raise IndexUnavailable(str(exc)) from exc
+        self.retriever.invalidate()
+        log.info("ingest: %s", report.summary())
+        return report
+
+    def ensure_ingested(self, *, progress: bool = False) -> IngestReport | None:
+        """Ingest the corpus folder if the index is empty; None when it already has chunks."""
+        if self.count() > 0:
+            return None
+        return self.ingest([self.settings.corpus_dir], progress=progress)
+
+    def count(self) -> int:
+        try:
+            return self.store.count()
+        except Exception as exc:
+            raise IndexUnavailable(f"cannot read the index: {exc}") from exc
+
+    def files(self) -> list[FileRecord]:
+        """The ingested files, by source name."""
+        try:
+            return sorted(self.store.file_records().values(), key=lambda r: r.source)
+        except Exception as exc:
+            raise IndexUnavailable(f"cannot read the index: {exc}") from exc
+
+    # -- retrieval -----------------------------------------------------------------------------
+    def retrieve(self, question: str, top_k: int | None = None) -> Retrieval:
+        try:
+            return self.retriever.retrieve(question, top_k or self.settings.top_k)
+        except StoreError as exc:
+            raise IndexUnavailable(str(exc)) from exc
+
+    # -- answering -----------------------------------------------------------------------------
+    def ask(self, question: str, history: History = None, *, mode: Mode | None = None,
+            top_k: int | None = None) -> Answer:
+        """Answer ``question`` from the articles. ``history``: earlier ``(question, answer)``
+        pairs or :class:`Answer` objects of this conversation."""
+        final: Answer | None = None
+        for item in self._run(question, history, mode=mode, top_k=top_k, streaming=False):
+            if isinstance(item, Answer):
+                final = item
+        assert final is not None
+        return final
+
+    def stream(self, question: str, history: History = None, *, mode: Mode | None = None,
+               top_k: int | None = None) -> Iterator[str | Answer]:
+        """Yields pieces of answer text as they are ready, then the final :class:`Answer`
+        (whose ``text`` is authoritative: it may differ from the pieces, e.g. on abstention)."""
+        yield from self._run(question, history, mode=mode, top_k=top_k, streaming=True)
+
+    def _run(self, question: str, history: History, *, mode: Mode | None, top_k: int | None,
+             streaming: bool) -> Iterator[str | Answer]:
+        question = " ".join(question.split())
+        if not question:
+            raise QAError("the question is empty")
+        started = time.perf_counter()
+        turns = _turns(history)
+        analysis = analyse(question).with_context(
+            analyse(turns[-1][0]) if turns else None)
+        query = question
+        if turns and analysis.entities and not analyse(question).entities:
+            query = f"{question} {' '.join(analysis.entities)}"
+        retrieval = self.retrieve(query, top_k)
+        chosen = mode or self.mode
+        notes: list[str] = []
+        if chosen == "llm":
+            try:
+                answer = yield from self._llm(question, turns, retrieval, streaming)
+                yield self._finish(answer, started, retrieval)
+                return
+            except LLMError as exc:
+                if not self.settings.llm_fallback:
+                    raise
+                log.warning("LLM failed, answering extractively: %s", exc)
+                notes.append(f"LLM unavailable ({exc}); extractive answer given instead.")
+        answer = self._extract(question, analysis, retrieval, notes)
+        if streaming:
+            yield answer.text
+        yield self._finish(answer, started, retrieval)
+
+    def _finish(self, answer: Answer, started: float, retrieval: Retrieval) -> Answer:
+        timings = dict(retrieval.timings)
+        timings.update(answer.timings)
+        timings["total_ms"] = (time.perf_counter() - started) * 1000
+        return Answer(
+            question=answer.question, text=answer.text, answered=answer.answered,
+            mode=answer.mode, citations=answer.citations, passages=retrieval.passages,
+            timings=timings, model=answer.model, notes=answer.notes,
+        )
+
+    def _extract(self, question: str, analysis: QuestionAnalysis, retrieval: Retrieval,
+                 notes: list[str]) -> Answer:
+        t0 = time.perf_counter()
+        found = self.extractive.extract(analysis, retrieval.passages, retrieval.query_vector)
+        files = _FileCache()
+        parts: list[str] = []
+        citations: list[Citation] = []
+        for group in found.groups:
+            markers = []
+            for cand in group:
+                citation = verify(cand.sentence.citation(len(citations) + 1),
+                                  cand.sentence.passage, files)
+                if citation is None:
+                    continue
+                citations.append(citation)
+                markers.append(f"[{citation.n}]")
+            if markers:
+                parts.append(f"{clean_for_display(group[0].sentence.text)} {''.join(markers)}")
+        answered = bool(parts)
+        if not answered and found.groups:
+            notes.append("The supporting files changed since they were indexed: run qa ingest.")
+        text = " ".join(parts) if answered else NOT_IN_ARTICLES
+        return Answer(
+            question=question, text=text, answered=answered, mode="extractive",
+            citations=tuple(citations), notes=tuple(notes),
+            timings={"answer_ms": (time.perf_counter() - t0) * 1000,
+                     "support": round(found.best_score, 4)},
+        )
+
+    def _llm(self, question: str, turns: list[Turn], retrieval: Retrieval,
+             streaming: bool) -> Generator[str, None, Answer]:
+        t0 = time.perf_counter()
+        answerer = LLMAnswerer(self.chat, prompts_dir=self.settings.prompts_dir)
+        passages = retrieval.passages
+        if streaming:
+            reply = None
+            for item in answerer.stream(question, passages, turns):
+                if isinstance(item, str):
+                    yield item
+                else:
+                    reply = item
+            assert reply is not None
+        else:
+            reply = answerer.answer(question, passages, turns)
+        notes = [f"dropped citation [{n}]: the model cited a source it was not given"
+                 for n in reply.dropped]
+        files = _FileCache()
+        citations: list[Citation] = []
+        if reply.answered:
+            for c in citations_for(reply.text, reply.cited):
+                checked = verify(c, reply.cited[c.n - 1], files)
+                if checked is not None:
+                    citations.append(checked)
+        return Answer(
+            question=question, text=reply.text if reply.answered else NOT_IN_ARTICLES,
+            answered=reply.answered, mode="llm", citations=tuple(citations),
+            model=self.chat.model, notes=tuple(notes),
+            timings={"answer_ms": (time.perf_counter() - t0) * 1000},
+        )
+
+
+class _FileCache:
+    """Reads each cited file once per answer."""
+
+    def __init__(self) -> None:
+        self._texts: dict[str, str | None] = {}
+
+    def text(self, path: str) -> str | None:
+        if path not in self._texts:
+            try:
+                self._texts[path] = read_file_text(Path(path))
+            except (OSError, UnicodeDecodeError):
+                self._texts[path] = None
+        return self._texts[path]
+
+    def sha256(self, path: str) -> str | None:
+        try:
+            return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        except OSError:
+            return None
+
+
+def verify(citation: Citation, passage: Passage, files: _FileCache) -> Citation | None:
+    """The citation, checked against the file as it is now: ``open(path).read()[start:end] ==
+    quote``. Plain text moved by an edit is found again; a quote no longer in the file, or an
+    HTML file changed since indexing, drops the citation (logged)."""
+    text = files.text(citation.path)
+    if text is None:
+        log.warning("citation dropped: %s cannot be read", citation.path)
+        return None
+    if passage.spans:  # HTML: the offsets point into the markup
+        if passage.sha256 and files.sha256(citation.path) != passage.sha256:
+            log.warning("citation dropped: %s changed since indexing", citation.source)
+            return None
+        return replace(citation, quote=text[citation.start : citation.end])
+    if text[citation.start : citation.end] == citation.quote:
+        return citation
+    where = text.find(citation.quote)
+    if where >= 0:
+        log.info("citation relocated in %s (file changed since indexing)", citation.source)
+        return replace(citation, start=where, end=where + len(citation.quote))
+    log.warning("citation dropped: quote no longer in %s; re-ingest it", citation.source)
+    return None
+
+
+def open_assistant(**overrides: Any) -> Assistant:
+    """An :class:`Assistant` from the environment's settings with ``overrides`` applied."""
+    return Assistant(load_settings(**overrides))

@@ -1,0 +1,187 @@
+"""The ``qa`` command: ingest, ask, chat."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from qa.errors import QAError
+
+if TYPE_CHECKING:
+    from qa.assistant import Assistant
+    from qa.types import Answer, IngestReport
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--index", metavar="DIR", help="index directory (QA_INDEX_DIR)")
+    common.add_argument("--chroma-url", metavar="URL", help="Chroma server (QA_CHROMA_URL)")
+    common.add_argument("-v", "--verbose", action="count", default=0,
+                        help="log more (-vv for debug)")
+
+    parser = argparse.ArgumentParser(
+        prog="qa", description="Ask questions of a folder of articles, with cited answers.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ingest = sub.add_parser("ingest", parents=[common], help="add or update files in the index")
+    ingest.add_argument("paths", nargs="*", metavar="PATH",
+                        help="files or folders (default: the corpus folder, QA_CORPUS_DIR)")
+    ingest.add_argument("--rebuild", action="store_true",
+                        help="empty the index first (needed after changing the embedding model "
+                        "or chunking)")
+    ingest.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    ask = sub.add_parser("ask", parents=[common], help="answer one question")
+    ask.add_argument("question", nargs="?", help="the question")
+    ask.add_argument("--questions", metavar="FILE.jsonl",
+                     help="answer each line's `question`; one JSON object per line out")
+    ask.add_argument("--json", action="store_true", help="print the answer as JSON")
+    ask.add_argument("--mode", choices=["extractive", "llm"], help="answer mode (QA_MODE)")
+    ask.add_argument("--top-k", type=int, metavar="K", help="passages to use (QA_TOP_K)")
+
+    chat = sub.add_parser("chat", parents=[common], help="multi-turn chat in the terminal")
+    chat.add_argument("--mode", choices=["extractive", "llm"], help="answer mode (QA_MODE)")
+
+    sub.add_parser("files", parents=[common], help="list the ingested files")
+    return parser
+
+
+def _assistant(args: argparse.Namespace) -> Assistant:
+    from qa.assistant import Assistant
+    from qa.settings import load_settings
+
+    overrides: dict[str, Any] = {}
+    if args.index:
+        overrides["index_dir"] = Path(args.index)
+    if args.chroma_url:
+        overrides["chroma_url"] = args.chroma_url
+    return Assistant(load_settings(**overrides))
+
+
+def _ensure_index(assistant: Assistant, err: TextIO) -> None:
+    if assistant.count() == 0:
+        corpus = assistant.settings.corpus_dir
+        print(f"The index is empty: ingesting the articles in {corpus} first ...", file=err)
+        report = assistant.ensure_ingested(progress=err.isatty())
+        if report is not None:
+            print(report.summary(), file=err)
+
+
+def print_report(report: IngestReport, out: TextIO) -> None:
+    width = max((len(f.source) for f in report.files), default=10)
+    for f in report.files:
+        detail = f.reason or (f"{f.chunks} chunks" if f.chunks else "")
+        print(f"  {f.status:<9} {f.source:<{width}}  {detail}", file=out)
+    print(report.summary(), file=out)
+
+
+def print_answer(answer: Answer, out: TextIO, *, streamed: bool = False) -> None:
+    if not streamed:
+        print(answer.text, file=out)
+    for c in answer.citations:
+        quote = " ".join(c.quote.split())
+        print(f"  [{c.n}] {c.source} ({c.title}) chars {c.start}-{c.end}: \"{quote}\"", file=out)
+    for note in answer.notes:
+        print(f"  note: {note}", file=out)
+
+
+def _ask_file(assistant: Assistant, path: str, args: argparse.Namespace, out: TextIO) -> int:
+    failures = 0
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise QAError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            question = item["question"]
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise QAError(f"{path}, line {number}: not a JSON object with a `question` "
+                          f"({exc})") from exc
+        try:
+            record: dict[str, Any] = {"id": item.get("id"), **assistant.ask(
+                question, mode=args.mode, top_k=args.top_k).to_json()}
+        except QAError as exc:
+            failures += 1
+            record = {"id": item.get("id"), "question": question, "error": str(exc)}
+        print(json.dumps(record, ensure_ascii=False), file=out, flush=True)
+    return 1 if failures else 0
+
+
+def _chat(assistant: Assistant, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    history: list[Answer] = []
+    print("Ask about the articles. Empty line or Ctrl-D to quit; /clear forgets the chat.",
+          file=err)
+    while True:
+        try:
+            question = input("you> ").strip()
+        except EOFError:
+            print(file=err)
+            return 0
+        if not question:
+            return 0
+        if question == "/clear":
+            history.clear()
+            continue
+        try:
+            final = None
+            print("qa> ", end="", file=out, flush=True)
+            for piece in assistant.stream(question, history, mode=args.mode):
+                if isinstance(piece, str):
+                    print(piece, end="", file=out, flush=True)
+                else:
+                    final = piece
+            print(file=out)
+            if final is not None:
+                print_answer(final, out, streamed=True)
+                history.append(final)
+        except QAError as exc:
+            print(f"\nerror: {exc}", file=err)
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
+         err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    args = _parser().parse_args(argv)
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
+    logging.basicConfig(level=level, stream=err, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        assistant = _assistant(args)
+        if args.command == "ingest":
+            report = assistant.ingest(args.paths or None, rebuild=args.rebuild,
+                                      progress=err.isatty())
+            if args.json:
+                print(json.dumps(report.to_json(), indent=2), file=out)
+            else:
+                print_report(report, out)
+            return 0 if report.ok else 1
+        if args.command == "files":
+            for record in assistant.files():
+                print(f"{record.source}\t{record.chunks} chunks\t{record.title}", file=out)
+            return 0
+        _ensure_index(assistant, err)
+        if args.command == "chat":
+            return _chat(assistant, args, out, err)
+        if args.questions:
+            return _ask_file(assistant, args.questions, args, out)
+        if not args.question:
+            raise QAError("give a question, or --questions FILE.jsonl")
+        answer = assistant.ask(args.question, mode=args.mode, top_k=args.top_k)
+        if args.json:
+            print(json.dumps(answer.to_json(), indent=2, ensure_ascii=False), file=out)
+        else:
+            print_answer(answer, out)
+        return 0
+    except QAError as exc:
+        print(f"error: {exc}", file=err)
+        return 2
+    except KeyboardInterrupt:
+        return 130

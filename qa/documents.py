@@ -1,0 +1,304 @@
+"""Finding article files and reading them into text that maps back to the file.
+
+Citations must quote the file verbatim at its offsets, as ``open(path).read()`` returns it. Plain
+text and Markdown are used as read. HTML is turned into readable text by the standard library's
+HTML tokenizer, keeping for every piece of text where it sits in the file (``spans``), so a
+sentence of the extracted text maps back to the exact characters of the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+
+from qa.errors import IngestError
+
+log = logging.getLogger(__name__)
+
+TEXT_EXTENSIONS = frozenset({".txt", ".text"})
+MARKDOWN_EXTENSIONS = frozenset({".md", ".markdown"})
+HTML_EXTENSIONS = frozenset({".html", ".htm"})
+SUPPORTED_EXTENSIONS = TEXT_EXTENSIONS | MARKDOWN_EXTENSIONS | HTML_EXTENSIONS
+
+Span = tuple[int, int, int]  # (offset in extracted text, offset in file text, length)
+
+
+class SkipFile(Exception):
+    """Raised by ``load_document`` with the reason a file cannot be ingested."""
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A file found under one of the paths given to ingestion."""
+
+    path: Path  # absolute
+    root: Path  # the folder it was found in (for a file given directly: its parent)
+    source: str  # path relative to root, with forward slashes
+
+
+@dataclass(frozen=True)
+class Document:
+    """A file's text as the pipeline sees it."""
+
+    file: SourceFile
+    text: str
+    title: str
+    sha256: str
+    spans: tuple[Span, ...] | None = None  # None: ``text`` is the file text itself
+
+    def file_range(self, start: int, end: int) -> tuple[int, int]:
+        return file_range(self.spans, start, end)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    path: Path
+    source: str
+    reason: str
+
+
+def discover(paths: Iterable[str | Path]) -> tuple[list[SourceFile], list[Skipped], list[Path]]:
+    """Files to ingest under ``paths`` (folders recursively), files skipped with a reason, and
+    the folders walked (whose vanished files ingestion then removes)."""
+    found: dict[Path, SourceFile] = {}
+    skipped: list[Skipped] = []
+    folders: list[Path] = []
+    for raw in paths:
+        given = Path(raw).expanduser()
+        if not given.exists():
+            raise IngestError(f"no such file or folder: {given}")
+        if given.is_dir():
+            root = given.resolve()
+            folders.append(root)
+            for path in sorted(root.rglob("*")):
+                rel = path.relative_to(root)
+                if any(part.startswith(".") for part in rel.parts):
+                    continue
+                if path.is_dir():
+                    continue
+                _consider(path, root, rel.as_posix(), found, skipped)
+        else:
+            root = given.resolve().parent if not given.is_symlink() else given.absolute().parent
+            _consider(given.absolute(), root, given.name, found, skipped)
+    return list(found.values()), skipped, folders
+
+
+def _consider(
+    path: Path, root: Path, source: str, found: dict[Path, SourceFile], skipped: list[Skipped]
+) -> None:
+    resolved = path.resolve()
+    if path.is_symlink() and not resolved.is_relative_to(root):
+        skipped.append(Skipped(path, source, "symlink leads outside the folder"))
+        return
+    if resolved.suffix.lower() not in SUPPORTED_EXTENSIONS:
+        suffix = resolved.suffix or "(none)"
+        skipped.append(Skipped(path, source, f"unsupported file type {suffix}"))
+        return
+    if not resolved.is_file():
+        skipped.append(Skipped(path, source, "not a regular file"))
+        return
+    found.setdefault(resolved, SourceFile(path=resolved, root=root, source=source))
+
+
+def read_file_text(path: Path) -> str:
+    """The file's text exactly as ``open(path, encoding='utf-8').read()`` gives it."""
+    with open(path, encoding="utf-8") as fh:
+        return fh.read()
+
+
+def load_document(file: SourceFile, max_bytes: int) -> Document:
+    """Read and decode ``file``; raise :class:`SkipFile` with a reason when it can't be used."""
+    try:
+        size = file.path.stat().st_size
+        if size > max_bytes:
+            raise SkipFile(f"larger than the {max_bytes / 1e6:.0f} MB cap ({size / 1e6:.1f} MB)")
+        data = file.path.read_bytes()
+    except OSError as exc:
+        raise SkipFile(f"cannot be read: {exc.strerror or exc}") from exc
+    if b"\x00" in data[:8192]:
+        raise SkipFile("binary content (NUL bytes), not text")
+    try:
+        # universal newlines, as open() reads it, so offsets match open(path).read()
+        text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8").read()
+    except UnicodeDecodeError as exc:
+        raise SkipFile(f"not UTF-8 text (byte {exc.start})") from exc
+    if not text.strip():
+        raise SkipFile("empty")
+    sha = hashlib.sha256(data).hexdigest()
+    suffix = file.path.suffix.lower()
+    if suffix in HTML_EXTENSIONS:
+        extracted, spans, html_title = html_to_text(text)
+        if not extracted.strip():
+            raise SkipFile("no visible text in the HTML")
+        title = html_title or guess_title(extracted) or file.path.stem
+        return Document(file, extracted, title, sha, tuple(spans))
+    if suffix in MARKDOWN_EXTENSIONS:
+        heading = re.search(r"^#{1,2}\s+(.+?)\s*#*\s*$", text, re.M)
+        title = heading.group(1) if heading else guess_title(text) or file.path.stem
+        return Document(file, text, title, sha)
+    return Document(file, text, guess_title(text) or file.path.stem, sha)
+
+
+_LINK_LINE = re.compile(r"^\s*(\[[^\]]*\]\([^)]*\)\s*)+$")
+
+
+def guess_title(text: str, max_lines: int = 40) -> str:
+    """A headline among the first lines: 3 to 20 words, no closing full stop, not a link;
+    it must come before the first long body sentence."""
+    seen = 0
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        seen += 1
+        if seen > max_lines:
+            break
+        words = line.split()
+        if len(words) > 20 and line.endswith((".", '."', ".”")):
+            break  # body text started before any headline
+        if line.startswith(("-", "*", "©")) or _LINK_LINE.match(line):
+            continue
+        if 3 <= len(words) <= 20 and not line.endswith((".", ":", ",")):
+            # a headline repeated three times in a row is still the headline
+            return line
+    return ""
+
+
+def file_range(spans: Sequence[Span] | None, start: int, end: int) -> tuple[int, int]:
+    """Map ``[start, end)`` of the extracted text to the file text. Identity for plain files."""
+    if spans is None or end <= start:
+        return start, end
+    first = last = None
+    for t_off, f_off, length in spans:
+        if first is None and start < t_off + length:
+            first = f_off + max(0, start - t_off)
+        if t_off < end:
+            last = f_off + min(length, end - t_off)
+        else:
+            break
+    if first is None or last is None:
+        raise ValueError(f"range {start}:{end} lies outside the mapped text")
+    return first, max(first, last)
+
+
+_BLOCK_TAGS = frozenset(
+    """
+    address article aside blockquote br dd div dl dt figcaption figure footer form h1 h2 h3
+    h4 h5 h6 header hr li main nav ol p pre section table tbody td tfoot th thead tr ul
+    """.split()
+)
+_HIDDEN_TAGS = frozenset("script style noscript template svg head iframe object".split())
+_TOKEN = re.compile(r"\S+|\s+")
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self, source: str) -> None:
+        super().__init__(convert_charrefs=False)
+        self.source = source
+        self.line_starts = [0] + [m.end() for m in re.finditer("\n", source)]
+        self.parts: list[str] = []
+        self.length = 0
+        self.spans: list[list[int]] = []
+        self.hidden = 0
+        self.in_title = False
+        self.title_parts: list[str] = []
+
+    # offsets ---------------------------------------------------------------------------------
+    def _offset(self) -> int:
+        line, col = self.getpos()
+        return self.line_starts[line - 1] + col
+
+    def _emit(self, text: str, file_offset: int | None) -> None:
+        if not text:
+            return
+        if file_offset is not None:
+            last = self.spans[-1] if self.spans else None
+            if last and last[0] + last[2] == self.length and last[1] + last[2] == file_offset:
+                last[2] += len(text)
+            else:
+                self.spans.append([self.length, file_offset, len(text)])
+        self.parts.append(text)
+        self.length += len(text)
+
+    def _ends_with(self, suffix: str) -> bool:
+        tail = "".join(self.parts[-3:])
+        return tail.endswith(suffix) or self.length == 0
+
+    def _break(self) -> None:
+        while self.parts and self.parts[-1] == " ":
+            self.parts.pop()
+            self.length -= 1
+            if self.spans and self.spans[-1][0] + self.spans[-1][2] > self.length:
+                self.spans[-1][2] -= 1
+                if self.spans[-1][2] == 0:
+                    self.spans.pop()
+        if not self._ends_with("\n\n"):
+            self._emit("\n\n" if not self._ends_with("\n") else "\n", None)
+
+    # events ----------------------------------------------------------------------------------
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "title":
+            self.in_title = True
+        if tag in _HIDDEN_TAGS:
+            self.hidden += 1
+        elif tag in _BLOCK_TAGS and not self.hidden:
+            self._break()
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _BLOCK_TAGS and not self.hidden:
+            self._break()
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "title":
+            self.in_title = False
+        if tag in _HIDDEN_TAGS:
+            self.hidden = max(0, self.hidden - 1)
+        elif tag in _BLOCK_TAGS and not self.hidden:
+            self._break()
+
+    def handle_data(self, data: str) -> None:
+        if self.in_title:
+            self.title_parts.append(data)
+        if self.hidden:
+            return
+        base = self._offset()
+        for m in _TOKEN.finditer(data):
+            piece = m.group()
+            if piece.isspace():
+                if not self._ends_with(" ") and not self._ends_with("\n"):
+                    self._emit(" ", base + m.start() if piece == " " else None)
+            else:
+                self._emit(piece, base + m.start())
+
+    def _char(self, text: str) -> None:
+        if self.in_title:
+            self.title_parts.append(text)
+        if not self.hidden:
+            self._emit(text, None)
+
+    def handle_entityref(self, name: str) -> None:
+        import html
+
+        self._char(html.unescape(f"&{name};"))
+
+    def handle_charref(self, name: str) -> None:
+        import html
+
+        self._char(html.unescape(f"&#{name};"))
+
+
+def html_to_text(source: str) -> tuple[str, list[Span], str]:
+    """Visible text of an HTML page, the spans mapping it to ``source``, and the <title>."""
+    parser = _TextExtractor(source)
+    parser.feed(source)
+    parser.close()
+    text = "".join(parser.parts)
+    spans = [(t, f, n) for t, f, n in parser.spans if n > 0]
+    title = " ".join("".join(parser.title_parts).split())
+    return text, spans, title

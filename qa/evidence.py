@@ -1,0 +1,190 @@
+"""Sentences of retrieved passages as citable evidence, and what kind of facts each contains."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from qa.documents import file_range
+from qa.question import AnswerType, QuestionAnalysis, mentions
+from qa.text import content_stems, sentence_spans, stem
+from qa.types import Citation, Passage
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A sentence (or two adjacent ones) of a passage; ``start``/``end`` index ``passage.text``."""
+
+    passage: Passage
+    start: int
+    end: int
+
+    @property
+    def text(self) -> str:
+        return self.passage.text[self.start : self.end]
+
+    @property
+    def key(self) -> tuple[str, int, int]:
+        """Where the sentence sits in its file (the same sentence in two overlapping chunks)."""
+        fs, fe = self.file_range()
+        return (self.passage.path, fs, fe)
+
+    def file_range(self) -> tuple[int, int]:
+        if self.passage.spans:
+            return file_range(self.passage.spans, self.start, self.end)
+        return self.passage.start + self.start, self.passage.start + self.end
+
+    def citation(self, n: int) -> Citation:
+        """A citation of this sentence (for HTML the quote is re-cut from the file later)."""
+        fs, fe = self.file_range()
+        return Citation(n=n, source=self.passage.source, path=self.passage.path,
+                        title=self.passage.title, quote=self.text, start=fs, end=fe)
+
+
+def split_sentences(passage: Passage, min_words: int = 4) -> list[Sentence]:
+    return [
+        Sentence(passage, a, b)
+        for a, b in sentence_spans(passage.text)
+        if len(passage.text[a:b].split()) >= min_words
+    ]
+
+
+_MONTHS = """
+    january february march april may june july august september october november december
+    jan feb mar apr jun jul aug sep sept oct nov dec
+    """.split()
+_WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+_NUMBER_WORDS = frozenset(
+    """
+    two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen
+    sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty
+    ninety hundred hundreds thousand thousands million millions billion billions dozen
+    dozens
+    """.split()
+)
+_YEAR = re.compile(r"(?<![\w-])(1[89]\d\d|20\d\d)(?![\w-])")
+_NUMBER = re.compile(r"(?<![\w.-])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\w-])|(?<![\w.-])\d+(?:\.\d+)?"
+                     r"(?:-(?:million|billion|thousand|strong|year))?%?(?![\w-])")
+_AMOUNT = re.compile(
+    r"(?:\\?[$€£]|\b(?:USD|EUR|US\$))\s?\d[\d,.]*(?:[\s-]*(?:million|billion|thousand|bn|m)\b)?"
+    r"|\b\d[\d,.]*[\s-]*(?:million|billion|thousand)?\s*(?:dollars|euros|rubles|roubles|rials|"
+    r"pounds)\b", re.I)
+_DATE = re.compile(
+    r"\b(?:" + "|".join(_MONTHS) + r")\.?\s+\d{1,2}\b|\b\d{1,2}\s+(?:" + "|".join(_MONTHS)
+    + r")\b|\b(?:" + "|".join(_MONTHS) + r")\b|\b(?:" + "|".join(_WEEKDAYS)
+    + r")\b|\b(?:yesterday|today|last (?:week|month|year)|earlier this (?:week|month|year))\b",
+    re.I,
+)
+_NAME = re.compile(r"\b[A-Z][a-z'’]+(?:[\s-]+[A-Z][a-z'’]+){1,3}\b")
+_TITLED = re.compile(
+    r"\b(?:President|Minister|General|Director|Ambassador|analyst|Colonel|Admiral|Gen\.|Mr\.|"
+    r"Ms\.|Dr\.|Ayatollah|spokesman|Chairman|head|chief)\s+((?:[A-Z][a-z'’]+\s*){1,3})"
+)
+_SPEAKER = re.compile(
+    r"\b([A-Z][a-z'’]{2,})\s+(?:said|says|told|added|noted|stressed|concluded|announced)\b"
+    r"|\b(?:said|says|told|added)\s+([A-Z][a-z'’]{2,})\b")
+_NOT_NAMES = frozenset(
+    """
+    the a an in on at of and for to with from by this that these those he she it they we his
+    her their its our new old former late early last next north south east west middle
+    united nations nation security council international court arbitration ministry federal
+    service state states news agency corporation air force army navy day supreme national
+    military defense defence airshow exhibition media wire front page plan action joint
+    comprehensive resolution republic embassy government parliament foreign affairs city
+    town island islands gulf strait sea river county province region corps guard
+    revolutionary islamic
+    """.split()
+    + _MONTHS + _WEEKDAYS
+)
+_PLACE = re.compile(
+    r"\b(?:in|at|near|outside|from|to|inside)\s+(?:the\s+)?((?:[A-Z][\w'’-]+)(?:\s+(?:[A-Z][\w'’-]+"
+    r"|of|de|and)){0,4})"
+)
+
+
+def _new(found: Sequence[str], q: QuestionAnalysis) -> bool:
+    """At least one of ``found`` is not already in the question."""
+    q_lower = q.text.lower()
+    return any(f.lower().strip() not in q_lower for f in found)
+
+
+_MEASURE = re.compile(
+    r"\d[\d,.]*\s*(?:-\s*)?(?:km|kilomet(?:er|re)s?|miles?|met(?:er|re)s?|m|feet|ft|kg|"
+    r"tons?|tonnes?|knots|mph|km/h|percent|%|years?|months?|days?|hours?|minutes?)\b", re.I)
+_TOKEN = re.compile(r"[\w$%’'.,-]+")
+
+
+def _counts_near(text: str, noun: str, q: QuestionAnalysis, reach: int = 7) -> list[str]:
+    """Numbers (digits or words) in ``text``, not years; with ``noun`` given, only those that
+    ``noun`` follows within ``reach`` words ("29 Russian-made Tor-M1 air defense ... systems")."""
+    tokens = _TOKEN.findall(text)
+    root = stem(noun) if noun else ""
+    found = []
+    for i, tok in enumerate(tokens):
+        bare = tok.strip(".,’'")
+        is_number = (bool(_NUMBER.fullmatch(bare)) and not _YEAR.fullmatch(bare)) or (
+            bare.lower() in _NUMBER_WORDS)
+        if not is_number:
+            continue
+        if root and not any(stem(t.strip(".,’'")) == root for t in tokens[i + 1 : i + 1 + reach]):
+            continue
+        found.append(bare)
+    return found
+
+
+def has_answer_type(text: str, kind: AnswerType, q: QuestionAnalysis) -> bool:
+    """Whether ``text`` holds an answer of ``kind`` that the question does not already state."""
+    if kind == "other":
+        return True
+    if kind == "count":
+        return _new(_counts_near(text, q.counted, q), q)
+    if kind == "measure":
+        return _new([m.group() for m in _MEASURE.finditer(text)], q)
+    if kind == "amount":
+        return _new([m.group() for m in _AMOUNT.finditer(text)], q)
+    if kind == "date":
+        dates = [m.group() for m in _YEAR.finditer(text)]
+        dates += [m.group() for m in _DATE.finditer(text)]
+        return _new(dates, q)
+    if kind == "person":
+        names = [m.group(1).strip() for m in _TITLED.finditer(text)]
+        names += [m.group(1) or m.group(2) for m in _SPEAKER.finditer(text)]
+        for m in _NAME.finditer(text if not is_headline(text) else ""):
+            toks = [t for t in re.split(r"[\s-]+", m.group()) if t]
+            if sum(1 for t in toks if t.lower() not in _NOT_NAMES) >= 2:
+                names.append(m.group())
+        return _new([n for n in names if not all(mentions(n.lower(), e) for e in q.entities)]
+                    if q.entities else names, q)
+    if kind == "place":
+        places = [m.group(1) for m in _PLACE.finditer(text)
+                  if m.group(1).split()[0].lower() not in _MONTHS + _WEEKDAYS
+                  and not _YEAR.fullmatch(m.group(1))]
+        return _new(places, q)
+    return True
+
+
+def is_headline(text: str) -> bool:
+    """Title Case Like A Headline: most words capitalised."""
+    ws = [w for w in re.findall(r"[A-Za-z][\w'’-]*", text) if len(w) > 3]
+    return len(ws) >= 3 and sum(w[0].isupper() for w in ws) / len(ws) >= 0.7
+
+
+def names_all(text: str, q: QuestionAnalysis) -> bool:
+    low = text.lower()
+    return all(mentions(low, e) for e in q.entities)
+
+
+def term_coverage(text: str, q: QuestionAnalysis) -> float:
+    """Share of the question's content found in ``text``: each entity (aliases allowed) weighs
+    2, each other content term 1."""
+    entity_terms = set(content_stems(" ".join(q.entities)))
+    others = [t for t in q.terms if t not in entity_terms]
+    total = 2.0 * len(q.entities) + len(others)
+    if not total:
+        return 0.0
+    low = text.lower()
+    have = set(content_stems(text))
+    got = 2.0 * sum(1 for e in q.entities if mentions(low, e))
+    got += sum(1 for t in others if t in have)
+    return got / total

@@ -1,0 +1,142 @@
+"""Extractive answers: the retrieved sentences that answer the question, cited; never new text.
+
+A sentence (or two adjacent ones) can answer only if it names every key entity of the question
+and holds a fact of the expected type (a number for "how many", a date for "when", ...) that the
+question does not already state. Among those, the score mixes term coverage with embedding
+similarity; below ``min_support`` the assistant says the articles don't say.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from qa.evidence import (
+    Sentence,
+    has_answer_type,
+    names_all,
+    split_sentences,
+    term_coverage,
+)
+from qa.question import QuestionAnalysis
+from qa.retrieval import jaccard, shingles
+from qa.types import Passage
+from vectorstore import Embedder
+
+log = logging.getLogger(__name__)
+
+NOT_IN_ARTICLES = "The articles don't say."
+
+
+@dataclass(frozen=True)
+class Candidate:
+    sentence: Sentence
+    coverage: float
+    similarity: float
+    score: float
+
+
+@dataclass(frozen=True)
+class Extract:
+    """Chosen sentences, each with the other places (files) that say the same thing."""
+
+    groups: tuple[tuple[Candidate, ...], ...]
+    best_score: float
+    considered: int
+
+
+def _cos(a: Sequence[float], b: Sequence[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=False))
+    na = math.sqrt(sum(x * x for x in a)) or 1.0
+    nb = math.sqrt(sum(y * y for y in b)) or 1.0
+    return dot / (na * nb)
+
+
+def clean_for_display(text: str) -> str:
+    """Markdown escapes and runs of whitespace out; the citation keeps the verbatim quote."""
+    text = re.sub(r"\\([\\`*_{}\[\]()#+\-.!$])", r"\1", text)
+    return " ".join(text.split())
+
+
+class ExtractiveAnswerer:
+    def __init__(self, embedder: Embedder, *, min_support: float = 0.45,
+                 max_sentences: int = 2, window_penalty: float = 0.05) -> None:
+        self.embedder = embedder
+        self.min_support = min_support
+        self.max_sentences = max_sentences
+        self.window_penalty = window_penalty
+
+    def candidates(self, q: QuestionAnalysis, passages: Sequence[Passage],
+                   query_vector: Sequence[float]) -> list[Candidate]:
+        """Every sentence and adjacent pair that passes the gates, scored, best first."""
+        per_passage = [split_sentences(p) for p in passages]
+        singles = [s for sents in per_passage for s in sents]
+        if not singles:
+            return []
+        vectors = self.embedder.embed([s.text for s in singles])
+        sim = {(id(s.passage), s.start): _cos(v, query_vector) for s, v in zip(singles, vectors,
+                                                                              strict=True)}
+        out: list[Candidate] = []
+        seen: set[tuple[str, int, int]] = set()
+        for sents in per_passage:
+            options: list[tuple[Sentence, float, float]] = []
+            for i, s in enumerate(sents):
+                options.append((s, sim[(id(s.passage), s.start)], 0.0))
+                if i + 1 < len(sents):
+                    nxt = sents[i + 1]
+                    gap = s.passage.text[s.end : nxt.start]
+                    if gap.count("\n") > 2 or len(gap) > 8:
+                        continue  # farther apart than the next paragraph
+                    pair = Sentence(s.passage, s.start, nxt.end)
+                    best = max(sim[(id(s.passage), s.start)], sim[(id(nxt.passage), nxt.start)])
+                    penalty = self.window_penalty * (2 if "\n" in gap else 1)
+                    options.append((pair, best, penalty))
+            for sentence, similarity, penalty in options:
+                if sentence.key in seen:
+                    continue
+                seen.add(sentence.key)
+                text = sentence.text
+                if re.search(r"\?[\"”’']?(?:\s|$)", text):
+                    continue  # a question is never the answer
+                if not (names_all(text, q) and has_answer_type(text, q.answer_type, q)):
+                    continue
+                coverage = term_coverage(text, q)
+                score = 0.5 * coverage + 0.5 * max(similarity, 0.0) - penalty
+                out.append(Candidate(sentence, coverage, similarity, score))
+        out.sort(key=lambda c: (-c.score, c.sentence.passage.source, c.sentence.start))
+        return out
+
+    def extract(self, q: QuestionAnalysis, passages: Sequence[Passage],
+                query_vector: Sequence[float]) -> Extract:
+        ranked = self.candidates(q, passages, query_vector)
+        if not ranked or ranked[0].score < self.min_support:
+            best = ranked[0].score if ranked else 0.0
+            log.info("extractive: abstain (best %.3f < %.3f, %d candidates)", best,
+                     self.min_support, len(ranked))
+            return Extract((), best, len(ranked))
+        top = ranked[0]
+        groups: list[list[Candidate]] = [[top]]
+        for cand in ranked[1:]:
+            if cand.score < max(self.min_support, top.score - 0.1):
+                break
+            sh = shingles(cand.sentence.text)
+            twin = next((g for g in groups if jaccard(sh, shingles(g[0].sentence.text)) >= 0.7),
+                        None)
+            if twin is not None:
+                # the same statement elsewhere: cite it too, in another file only
+                if all(c.sentence.passage.path != cand.sentence.passage.path for c in twin):
+                    twin.append(cand)
+                continue
+            if any(_overlaps(cand.sentence, c.sentence) for g in groups for c in g):
+                continue
+            if len(groups) < self.max_sentences:
+                groups.append([cand])
+        return Extract(tuple(tuple(g) for g in groups), top.score, len(ranked))
+
+
+def _overlaps(a: Sentence, b: Sentence) -> bool:
+    (pa, sa, ea), (pb, sb, eb) = a.key, b.key
+    return pa == pb and sa < eb and sb < ea

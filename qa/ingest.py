@@ -1,0 +1,222 @@
+"""Incremental ingestion: find files, skip the unchanged, chunk and embed the rest, store them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from qa.chunking import Chunker, ChunkSpan
+from qa.documents import Document, SkipFile, SourceFile, discover, load_document
+from qa.errors import IngestError
+from qa.types import FileReport, IngestReport
+from vectorstore import ChromaStore, ChunkRecord, Embedder, FileRecord, StoreError
+
+log = logging.getLogger(__name__)
+
+
+def chunk_id(file_key: str, index: int) -> str:
+    """Stable id: the same file and chunk position always give the same id."""
+    return f"{hashlib.sha1(file_key.encode()).hexdigest()[:16]}-{index:05d}"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class _Pending:
+    doc: Document
+    chunks: list[ChunkSpan]
+    status: str
+
+
+class Ingestor:
+    """Brings an index up to date with a set of files and folders."""
+
+    def __init__(
+        self,
+        store: ChromaStore,
+        embedder: Embedder,
+        chunker: Chunker,
+        *,
+        max_bytes: int = 20_000_000,
+        embed_batch: int = 256,
+        token_limit: int | None = 256,
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.chunker = chunker
+        self.max_bytes = max_bytes
+        self.embed_batch = embed_batch
+        self.token_limit = token_limit
+
+    def run(self, paths: Iterable[str | Path], *, progress: bool = False) -> IngestReport:
+        started = time.perf_counter()
+        files, skipped, folders = discover(paths)
+        reports: list[FileReport] = [
+            FileReport(s.source, str(s.path), "skipped", reason=s.reason) for s in skipped
+        ]
+        try:
+            known = self.store.file_records()
+        except StoreError as exc:
+            raise IngestError(f"cannot read the index: {exc}") from exc
+
+        todo: list[tuple[SourceFile, str]] = []
+        for file in files:
+            record = known.get(str(file.path))
+            if record is None:
+                todo.append((file, "added"))
+                continue
+            try:
+                unchanged = record.sha256 == file_sha256(file.path) and record.source == file.source
+            except OSError as exc:
+                reports.append(FileReport(file.source, str(file.path), "skipped",
+                                          reason=f"cannot be read: {exc.strerror or exc}"))
+                continue
+            if unchanged:
+                reports.append(FileReport(file.source, str(file.path), "unchanged", record.chunks))
+            else:
+                todo.append((file, "updated"))
+
+        embedded = self._embed_and_store(todo, reports, progress=progress)
+        reports.extend(self._remove_vanished(known, files, folders))
+        return IngestReport(
+            files=tuple(sorted(reports, key=lambda r: (r.source, r.path))),
+            embedded_chunks=embedded,
+            total_chunks=self.store.count(),
+            seconds=time.perf_counter() - started,
+        )
+
+    # ------------------------------------------------------------------------------------------
+    def _embed_and_store(
+        self, todo: Sequence[tuple[SourceFile, str]], reports: list[FileReport], *, progress: bool
+    ) -> int:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(todo), unit="file", desc="ingesting", disable=not progress or not todo,
+                   leave=False)
+        pending: list[_Pending] = []
+        embedded = 0
+        try:
+            for file, status in todo:
+                try:
+                    doc = load_document(file, self.max_bytes)
+                except SkipFile as exc:
+                    reports.append(FileReport(file.source, str(file.path), "skipped",
+                                              reason=str(exc)))
+                    bar.update(1)
+                    continue
+                chunks = self.chunker.split(doc.text)
+                if not chunks:
+                    reports.append(FileReport(file.source, str(file.path), "skipped",
+                                              reason="no text to index"))
+                    bar.update(1)
+                    continue
+                pending.append(_Pending(doc, chunks, status))
+                if sum(len(p.chunks) for p in pending) >= self.embed_batch:
+                    embedded += self._flush(pending, reports, bar)
+                    pending = []
+            embedded += self._flush(pending, reports, bar)
+        finally:
+            bar.close()
+        return embedded
+
+    def _flush(self, pending: list[_Pending], reports: list[FileReport], bar: object) -> int:
+        if not pending:
+            return 0
+        texts = [c.text for p in pending for c in p.chunks]
+        self._check_window(texts)
+        try:
+            vectors = self.embedder.embed(texts)
+        except Exception as exc:
+            for p in pending:
+                reports.append(FileReport(p.doc.file.source, str(p.doc.file.path), "failed",
+                                          reason=f"embedding failed: {exc}"))
+            return 0
+        offset = 0
+        for p in pending:
+            vecs = vectors[offset : offset + len(p.chunks)]
+            offset += len(p.chunks)
+            file = p.doc.file
+            try:
+                self.store.write_file(self._record(p.doc, len(p.chunks)),
+                                      self._chunk_records(p.doc, p.chunks, vecs))
+                reports.append(FileReport(file.source, str(file.path), p.status,  # type: ignore[arg-type]
+                                          len(p.chunks)))
+            except StoreError as exc:
+                reports.append(FileReport(file.source, str(file.path), "failed",
+                                          reason=f"could not be stored: {exc}"))
+            bar.update(1)  # type: ignore[attr-defined]
+        return len(texts)
+
+    def _check_window(self, texts: Sequence[str]) -> None:
+        if not self.token_limit:
+            return
+        counts = [self.embedder.count_tokens(t) for t in texts]
+        over = [c for c in counts if c is not None and c > self.token_limit]
+        if over:
+            log.warning(
+                "%d of %d chunks exceed the embedding model's %d-token window (longest %d) and "
+                "are truncated when embedded; lower QA_CHUNK_SIZE",
+                len(over), len(texts), self.token_limit, max(over),
+            )
+
+    @staticmethod
+    def _record(doc: Document, chunks: int) -> FileRecord:
+        return FileRecord(
+            key=str(doc.file.path), source=doc.file.source, root=str(doc.file.root),
+            sha256=doc.sha256, chunks=chunks, title=doc.title,
+        )
+
+    @staticmethod
+    def _chunk_records(
+        doc: Document, chunks: Sequence[ChunkSpan], vectors: Sequence[Sequence[float]]
+    ) -> list[ChunkRecord]:
+        key = str(doc.file.path)
+        out = []
+        for chunk, vec in zip(chunks, vectors, strict=True):
+            start, end = doc.file_range(chunk.start, chunk.end)
+            spans = ""
+            if doc.spans is not None:
+                spans = json.dumps([
+                    [t - chunk.start, f, n] for t, f, n in doc.spans
+                    if t < chunk.end and t + n > chunk.start
+                ])
+            out.append(ChunkRecord(
+                id=chunk_id(key, chunk.index),
+                text=chunk.text,
+                embedding=vec,
+                metadata={
+                    "source": doc.file.source, "path": key, "root": str(doc.file.root),
+                    "title": doc.title, "chunk_index": chunk.index, "start": start, "end": end,
+                    "spans": spans, "file_sha256": doc.sha256,
+                },
+            ))
+        return out
+
+    def _remove_vanished(
+        self, known: dict[str, FileRecord], files: Sequence[SourceFile], folders: Sequence[Path]
+    ) -> list[FileReport]:
+        present = {str(f.path) for f in files}
+        reports = []
+        for key, record in known.items():
+            if key in present or Path(key).exists():
+                continue
+            if not any(Path(key).is_relative_to(folder) for folder in folders):
+                continue
+            try:
+                removed = self.store.remove_file(key)
+            except StoreError as exc:
+                reports.append(FileReport(record.source, key, "failed", reason=str(exc)))
+                continue
+            reports.append(FileReport(record.source, key, "removed", removed))
+        return reports

@@ -1,0 +1,98 @@
+"""LLM answers: numbered sources in, ``[n]``-cited text out, every marker checked."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from qa.citations import MarkerRewriter, tidy
+from qa.llm import ChatModel, Message
+from qa.prompts import render
+from qa.types import Passage
+
+log = logging.getLogger(__name__)
+
+SENTINEL = "NOT_IN_SOURCES"
+
+
+@dataclass(frozen=True)
+class LLMReply:
+    """The model's answer after marker checks: ``cited[n - 1]`` is the passage behind ``[n]``."""
+
+    text: str
+    answered: bool
+    cited: tuple[Passage, ...]
+    dropped: tuple[int, ...]
+    raw: str
+
+
+class LLMAnswerer:
+    def __init__(self, chat: ChatModel, *, prompts_dir: str | None = None) -> None:
+        self.chat = chat
+        self.prompts_dir = prompts_dir
+
+    def messages(self, question: str, passages: Sequence[Passage],
+                 history: Sequence[tuple[str, str]] = ()) -> list[Message]:
+        blocks = "\n\n".join(
+            render("source_block", self.prompts_dir, n=i, source=p.source,
+                   title=p.title.replace('"', "'"), text=p.text)
+            for i, p in enumerate(passages, 1)
+        )
+        msgs: list[Message] = [
+            {"role": "system", "content": render("answer_system", self.prompts_dir,
+                                                 sentinel=SENTINEL)},
+        ]
+        for user, assistant in history:
+            msgs.append({"role": "user", "content": user})
+            msgs.append({"role": "assistant", "content": assistant})
+        msgs.append({"role": "user", "content": render(
+            "answer_user", self.prompts_dir, sources=blocks, question=question, sentinel=SENTINEL)})
+        return msgs
+
+    def answer(self, question: str, passages: Sequence[Passage],
+               history: Sequence[tuple[str, str]] = ()) -> LLMReply:
+        raw, _ = self.chat.complete(self.messages(question, passages, history))
+        rewriter = MarkerRewriter(frozenset(range(1, len(passages) + 1)))
+        text = rewriter.feed(raw) + rewriter.flush()
+        return self._reply(raw, text, rewriter, passages)
+
+    def stream(self, question: str, passages: Sequence[Passage],
+               history: Sequence[tuple[str, str]] = ()) -> Iterator[str | LLMReply]:
+        """Yields display-ready text pieces, then the :class:`LLMReply`. Nothing is shown until
+        it is clear the reply is not the abstention sentinel."""
+        rewriter = MarkerRewriter(frozenset(range(1, len(passages) + 1)))
+        raw_parts: list[str] = []
+        shown: list[str] = []
+        deciding = True
+        for piece in self.chat.stream(self.messages(question, passages, history)):
+            raw_parts.append(piece)
+            if deciding:
+                head = "".join(raw_parts).lstrip()
+                if len(head) < len(SENTINEL) and SENTINEL.startswith(head):
+                    continue
+                deciding = False
+                if head.startswith(SENTINEL):
+                    continue
+                piece = "".join(raw_parts)
+            if SENTINEL in "".join(raw_parts):
+                continue
+            out = rewriter.feed(piece)
+            if out:
+                shown.append(out)
+                yield out
+        raw = "".join(raw_parts)
+        tail = rewriter.flush() if SENTINEL not in raw else ""
+        if tail:
+            shown.append(tail)
+            yield tail
+        yield self._reply(raw, "".join(shown), rewriter, passages)
+
+    @staticmethod
+    def _reply(raw: str, text: str, rewriter: MarkerRewriter,
+               passages: Sequence[Passage]) -> LLMReply:
+        if SENTINEL in raw or not raw.strip():
+            return LLMReply("", False, (), tuple(rewriter.dropped), raw)
+        order = sorted(rewriter.mapping, key=rewriter.mapping.__getitem__)
+        return LLMReply(tidy(text), True, tuple(passages[i - 1] for i in order),
+                        tuple(rewriter.dropped), raw)

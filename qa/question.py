@@ -1,0 +1,181 @@
+"""What a question asks for: the expected answer type and the key entities an answer must name."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from qa.text import STOPWORDS, content_stems, stem
+
+AnswerType = Literal["count", "measure", "amount", "date", "person", "place", "other"]
+
+_TYPE_RULES: tuple[tuple[AnswerType, re.Pattern[str]], ...] = (
+    ("count", re.compile(r"\bhow many\b|\bnumber of\b|\bwhat percentage\b|\bwhat share\b")),
+    ("measure", re.compile(
+        r"\bhow (?:far|long|big|fast|high|heavy|large)\b"
+        r"|\bwhat (?:is|was|are) (?:the )?(?:\w+ )?(?:range|distance|length|speed|altitude|"
+        r"weight|size)\b")),
+    ("amount", re.compile(
+        r"\bhow much\b|\bwhat (?:was|is|were) the (?:\w+ )?(?:value|price|cost|worth|sum)\b"
+        r"|\b(?:value|price|cost|worth)(?:ed)? of\b|\bfor how much\b|\bwhat did .* cost\b")),
+    ("date", re.compile(
+        r"^\s*when\b|\bwhen (?:did|was|were|is|will|had|has)\b"
+        r"|\b(?:what|which) (?:year|date|month|day|weekday)\b"
+        r"|\b(?:in|on) (?:which|what) (?:year|date|month|day|weekday)\b"
+        r"|\bsince when\b|\bwhat time\b")),
+    ("person", re.compile(
+        r"^\s*(?:who|whom|whose)\b|\bwho (?:is|was|were|said|told|signed|heads?|led)\b"
+        r"|\bwhich (?:\w+ )?(?:person|official|minister|analyst|general|ambassador|leader|"
+        r"president|director|head|spokesman|diplomat|expert|people|officials)\b"
+        r"|\bname of the (?:person|official|head)\b")),
+    ("place", re.compile(
+        r"^\s*where\b|\bwhere (?:did|was|were|is|will)\b"
+        r"|\b(?:in|at) (?:which|what) (?:city|country|place|venue|exhibition|location|show)\b"
+        r"|\bwhich (?:city|country|place|venue|location)\b|\bwhat (?:city|country|place|venue)\b")),
+)
+
+_QUESTION_WORDS = frozenset(
+    """
+    what which who whom whose when where why how is are was were did do does can could will
+    would should has have had in on at according tell give name list besides apart aside
+    except excluding other than
+    """.split()
+)
+
+_ENTITY = re.compile(
+    r"\"([^\"]+)\"|“([^”]+)”"  # quoted phrases
+    r"|((?:[A-Z][\w.'’-]*|[A-Za-z]*\d[\w-]*)(?:\s+(?:[A-Z][\w.'’-]*|\d[\w-]*))*)"
+)
+
+# Names a text may use for one another: a country, its capital, its adjective; acronyms.
+_ALIAS_GROUPS: tuple[tuple[str, ...], ...] = (
+    ("iran", "tehran", "iranian", "persia"),
+    ("russia", "moscow", "kremlin", "russian"),
+    ("u.s.", "us", "usa", "united states", "washington", "american"),
+    ("israel", "israeli", "tel aviv", "jerusalem"),
+    ("china", "beijing", "chinese"),
+    ("ukraine", "kyiv", "kiev", "ukrainian"),
+    ("un", "u.n.", "united nations", "united nation"),
+    ("uk", "britain", "british", "london", "united kingdom"),
+    ("uae", "united arab emirates", "emirates"),
+    ("iraq", "baghdad", "iraqi"),
+)
+ALIASES: dict[str, tuple[str, ...]] = {name: group for group in _ALIAS_GROUPS for name in group}
+_DEMONYM = re.compile(r"(?:ian|ean|ese|ish|an|i|n)$")
+# "besides the S-300, which ...": what follows these is context, not a required entity
+_EXCLUDED = re.compile(
+    r"\b(?:besides|apart from|other than|except(?: for)?|excluding|aside from)\s+(?:the\s+)?"
+    r"([^,?]+)", re.I)
+# words that name the kind of answer, not its content ("in which year")
+_TYPE_WORDS = frozenset("""
+    year date day weekday month time number person place city country
+    """.split())
+_AUX = frozenset("""
+    did does do was were is are has have had will would can could
+    """.split())
+
+
+@dataclass(frozen=True)
+class QuestionAnalysis:
+    """``entities`` must all appear in a supporting sentence; ``terms`` are content stems."""
+
+    text: str
+    answer_type: AnswerType
+    entities: tuple[str, ...]
+    terms: tuple[str, ...]
+    counted: str = ""  # the noun of "how many <noun>": a count must sit next to it
+
+    def with_context(self, previous: QuestionAnalysis | None) -> QuestionAnalysis:
+        """A follow-up that names nothing inherits the previous question's entities."""
+        if previous is None or self.entities:
+            return self
+        return QuestionAnalysis(
+            self.text, self.answer_type, previous.entities,
+            tuple(dict.fromkeys(self.terms + tuple(content_stems(" ".join(previous.entities))))),
+            self.counted,
+        )
+
+
+def answer_type(question: str) -> AnswerType:
+    q = question.lower()
+    for kind, pattern in _TYPE_RULES:
+        if pattern.search(q):
+            return kind
+    return "other"
+
+
+def counted_noun(question: str) -> str:
+    """``units`` in "How many S-300 units were ...": the first plural-looking word of the phrase
+    after "how many" (else its last word)."""
+    m = re.search(r"\bhow many\s+([^?,.]+)", question, re.I)
+    if not m:
+        return ""
+    phrase: list[str] = []
+    for tok in m.group(1).split():
+        if tok.lower() in _AUX or tok.lower() in STOPWORDS:
+            break
+        phrase.append(tok)
+    plural = [t for t in phrase if t.lower().endswith("s") and not any(c.isdigit() for c in t)]
+    return (plural or phrase or [""])[0 if plural else -1].lower()
+
+
+def entities(question: str) -> tuple[str, ...]:
+    """Proper names, codes with digits (S-300, Tor-M1) and quoted phrases of the question."""
+    found: list[str] = []
+    excluded = {w.lower() for m in _EXCLUDED.finditer(question) for w in m.group(1).split()}
+    for m in _ENTITY.finditer(question):
+        phrase = (m.group(1) or m.group(2) or m.group(3) or "").strip(" .,'’?")
+        if not phrase:
+            continue
+        if not m.group(3):
+            found.append(phrase)
+            continue
+        # a capitalised question word opening the sentence is not a name
+        tokens = [t for t in phrase.split() if t.lower() not in _QUESTION_WORDS | STOPWORDS]
+        # codes and numbers (S-300, 2007) stand alone; runs of capitalised words stay together
+        run: list[str] = []
+        for tok in [*tokens, ""]:
+            tok = re.sub(r"['’]s$", "", tok).strip(" .,'’?")
+            tok = re.sub(r"(?<=\d)s$", "", tok)  # S-300s
+            if tok.lower() in excluded:
+                tok = ""
+            if tok and not any(ch.isdigit() for ch in tok):
+                run.append(tok)
+                continue
+            if run:
+                found.append(" ".join(run))
+                run = []
+            if tok:
+                found.append(tok)
+    return tuple(dict.fromkeys(found))
+
+
+def analyse(question: str) -> QuestionAnalysis:
+    ents = entities(question)
+    skip = {stem(w) for w in _QUESTION_WORDS | _TYPE_WORDS}
+    terms = tuple(dict.fromkeys(t for t in content_stems(question) if t not in skip))
+    return QuestionAnalysis(question.strip(), answer_type(question), ents, terms,
+                            counted_noun(question))
+
+
+def entity_variants(entity: str) -> tuple[str, ...]:
+    low = entity.lower()
+    if low in ALIASES:
+        return ALIASES[low]
+    root = _DEMONYM.sub("", low) if " " not in low and low.isalpha() else low
+    if root != low and len(root) >= 4:
+        return ALIASES.get(root, (low, root))
+    return (low,)
+
+
+def mentions(text_lower: str, entity: str) -> bool:
+    """Whether ``text_lower`` names ``entity``. Longer names also match with a short suffix
+    (Iran: Iranian, Russia: Russians); short ones and codes must match whole."""
+    for variant in entity_variants(entity):
+        body = r"\W+".join(re.escape(tok) for tok in variant.split())
+        short = len(variant) <= 3 or any(ch.isdigit() for ch in variant)
+        tail = r"(?![\w-])" if short else r"[a-z]{0,4}(?!\w)"
+        if re.search(r"(?<![\w-])" + body + tail, text_lower):
+            return True
+    return False

@@ -1,0 +1,157 @@
+"""Hybrid retrieval: dense (Chroma) and BM25 candidates fused by reciprocal rank, duplicates
+collapsed. Works the same against a local directory and a Chroma server."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from qa.types import Passage
+from vectorstore import BM25Index, ChromaStore, Embedder, Hit
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """Passages for one query, best first, with the query's vector (reused by the answerer)."""
+
+    query: str
+    passages: tuple[Passage, ...]
+    query_vector: tuple[float, ...]
+    timings: Mapping[str, float] = field(default_factory=dict)
+
+
+def passage_from_hit(hit: Hit, score: float, dense_rank: int | None = None,
+                     bm25_rank: int | None = None) -> Passage:
+    meta: Mapping[str, Any] = hit.metadata
+    spans_raw = meta.get("spans") or ""
+    spans = tuple(tuple(s) for s in json.loads(spans_raw)) if spans_raw else ()
+    return Passage(
+        id=hit.id,
+        source=str(meta.get("source", "")),
+        path=str(meta.get("path", "")),
+        title=str(meta.get("title", "")),
+        text=hit.text,
+        start=int(meta.get("start", 0)),
+        end=int(meta.get("end", 0)),
+        score=score,
+        dense_rank=dense_rank,
+        bm25_rank=bm25_rank,
+        spans=spans,
+        sha256=str(meta.get("file_sha256", "")),
+    )
+
+
+_SHINGLE_WORD = re.compile(r"\w+")
+
+
+def shingles(text: str, n: int = 3) -> frozenset[str]:
+    toks = _SHINGLE_WORD.findall(text.lower())
+    if len(toks) < n:
+        return frozenset([" ".join(toks)])
+    return frozenset(" ".join(toks[i : i + n]) for i in range(len(toks) - n + 1))
+
+
+def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    if not a or not b:
+        return 0.0
+    return len(a & b) / len(a | b)
+
+
+class HybridRetriever:
+    """Dense + BM25, fused by reciprocal rank. The BM25 index is built once per index
+    generation (it changes when any client writes) and reused across queries."""
+
+    def __init__(
+        self,
+        store: ChromaStore,
+        embedder: Embedder,
+        *,
+        candidates: int = 20,
+        rrf_k: int = 60,
+        dedup_threshold: float = 0.8,
+        use_bm25: bool = True,
+        use_dense: bool = True,
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.candidates = candidates
+        self.rrf_k = rrf_k
+        self.dedup_threshold = dedup_threshold
+        self.use_bm25 = use_bm25
+        self.use_dense = use_dense
+        self._bm25: BM25Index | None = None
+        self._bm25_hits: dict[str, Hit] = {}
+        self._bm25_generation: str | None = None
+        self._lock = threading.Lock()
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._bm25_generation = None
+
+    def _keyword_index(self) -> tuple[BM25Index, dict[str, Hit]]:
+        generation = self.store.generation()
+        with self._lock:
+            if self._bm25 is None or generation != self._bm25_generation:
+                started = time.perf_counter()
+                hits = {h.id: h for h in self.store.iter_chunks()}
+                self._bm25 = BM25Index(list(hits), [h.text for h in hits.values()])
+                self._bm25_hits = hits
+                self._bm25_generation = generation
+                log.info("BM25 index: %d chunks in %.2f s", len(hits),
+                         time.perf_counter() - started)
+            return self._bm25, self._bm25_hits
+
+    def retrieve(self, query: str, top_k: int) -> Retrieval:
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        qvec = self.embedder.embed([query])[0]
+        timings["embed_ms"] = (time.perf_counter() - t0) * 1000
+
+        t1 = time.perf_counter()
+        dense = self.store.query(qvec, self.candidates) if self.use_dense else []
+        timings["dense_ms"] = (time.perf_counter() - t1) * 1000
+
+        t2 = time.perf_counter()
+        sparse: list[tuple[str, float]] = []
+        hits: dict[str, Hit] = {h.id: h for h in dense}
+        if self.use_bm25:
+            index, bm25_hits = self._keyword_index()
+            sparse = index.search(query, self.candidates)
+            for cid, _ in sparse:
+                if cid not in hits and cid in bm25_hits:
+                    hits[cid] = bm25_hits[cid]
+        timings["bm25_ms"] = (time.perf_counter() - t2) * 1000
+
+        fused: dict[str, float] = {}
+        dense_rank = {h.id: r for r, h in enumerate(dense, 1)}
+        bm25_rank = {cid: r for r, (cid, _) in enumerate(sparse, 1)}
+        for ranks in (dense_rank, bm25_rank):
+            for cid, r in ranks.items():
+                fused[cid] = fused.get(cid, 0.0) + 1.0 / (self.rrf_k + r)
+        order = sorted(fused, key=lambda cid: (-fused[cid], cid))
+        passages = self._dedup(
+            [passage_from_hit(hits[c], fused[c], dense_rank.get(c), bm25_rank.get(c))
+             for c in order if c in hits],
+            top_k,
+        )
+        timings["retrieve_ms"] = (time.perf_counter() - t0) * 1000
+        return Retrieval(query, tuple(passages), tuple(qvec), timings)
+
+    def _dedup(self, ranked: Sequence[Passage], top_k: int) -> list[Passage]:
+        kept: list[tuple[Passage, frozenset[str]]] = []
+        for p in ranked:
+            sh = shingles(p.text)
+            if any(jaccard(sh, other) >= self.dedup_threshold for _, other in kept):
+                continue
+            kept.append((p, sh))
+            if len(kept) == top_k:
+                break
+        return [p for p, _ in kept]

@@ -1,0 +1,123 @@
+"""All settings in one object, read from ``QA_*`` environment variables when it is built."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from qa.errors import ConfigError
+
+BUNDLED_ARTICLES = Path(__file__).resolve().parent / "data" / "articles"
+
+
+class Settings(BaseSettings):
+    """Every knob of the assistant. Environment variables use the prefix ``QA_``
+    (``QA_TOP_K=8``); ``OPENAI_API_KEY`` and ``OPENAI_BASE_URL`` are honoured as fallbacks."""
+
+    model_config = SettingsConfigDict(env_prefix="QA_", extra="ignore", frozen=True)
+
+    # where the index lives
+    index_dir: Path = Field(Path(".qa_index"), description="Chroma directory of the index.")
+    chroma_url: str | None = Field(
+        None, description="URL of a Chroma server (`chroma run`); overrides index_dir."
+    )
+    collection: str = Field("articles", description="Chroma collection name.")
+    corpus_dir: Path = Field(
+        BUNDLED_ARTICLES, description="Folder ingested when the index is empty."
+    )
+
+    # ingestion
+    embed_model: str = Field(
+        "bundled",
+        description="`bundled` (all-MiniLM-L6-v2), a sentence-transformers name or path, "
+        "`openai:MODEL` for an OpenAI-compatible embeddings endpoint, or `hash` (tests).",
+    )
+    embed_base_url: str | None = Field(None, description="Base URL for `openai:` embeddings.")
+    embed_batch_size: int = Field(32, ge=1, le=4096, description="Texts per embedding batch.")
+    chunk_size: int = Field(
+        160, ge=32, le=2048, description="Chunk size in tiktoken (cl100k_base) tokens."
+    )
+    chunk_overlap: int = Field(24, ge=0, le=512, description="Token overlap between chunks.")
+    max_file_mb: float = Field(20.0, gt=0, description="Larger files are skipped.")
+
+    # retrieval
+    top_k: int = Field(5, ge=1, le=50, description="Passages given to the answerer.")
+    candidates: int = Field(
+        20, ge=1, le=500, description="Candidates each retriever (dense, BM25) proposes."
+    )
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    dedup_threshold: float = Field(
+        0.8, ge=0, le=1, description="Word-shingle Jaccard above which passages are duplicates."
+    )
+
+    # answering
+    mode: Literal["auto", "extractive", "llm"] = Field(
+        "auto", description="`auto`: llm when an endpoint or key is configured, else extractive."
+    )
+    min_support: float = Field(
+        0.45, ge=0, le=1, description="Extractive abstention threshold (see README: calibration)."
+    )
+    max_sentences: int = Field(2, ge=1, le=3, description="Sentences in an extractive answer.")
+    llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint base URL.")
+    llm_api_key: str | None = Field(None, description="API key (else OPENAI_API_KEY).")
+    llm_model: str = Field("gpt-4o-mini", description="Chat model name.")
+    llm_timeout: float = Field(60.0, gt=0, description="Seconds per LLM request.")
+    llm_max_retries: int = Field(2, ge=0, le=10, description="Retries on connection errors/5xx.")
+    llm_temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature.")
+    llm_max_tokens: int = Field(512, ge=16, description="Most tokens in an LLM answer.")
+    llm_fallback: bool = Field(
+        True, description="Answer extractively (with a note) when the LLM endpoint fails."
+    )
+    prompts_dir: str | None = Field(
+        None, description="Folder of prompt templates overriding the bundled prompts/."
+    )
+
+    @field_validator("chroma_url", "llm_base_url", "llm_api_key", "embed_base_url", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def api_key(self) -> str | None:
+        return self.llm_api_key or os.environ.get("OPENAI_API_KEY") or None
+
+    @property
+    def base_url(self) -> str | None:
+        return self.llm_base_url or os.environ.get("OPENAI_BASE_URL") or None
+
+    @property
+    def llm_configured(self) -> bool:
+        return bool(self.api_key or self.base_url)
+
+    @property
+    def answer_mode(self) -> Literal["extractive", "llm"]:
+        if self.mode == "auto":
+            return "llm" if self.llm_configured else "extractive"
+        if self.mode == "llm" and not self.llm_configured:
+            raise ConfigError(
+                "QA_MODE=llm needs an endpoint: set QA_LLM_BASE_URL (or OPENAI_API_KEY for OpenAI)"
+            )
+        return self.mode
+
+    def chunk_manifest(self) -> dict[str, str | int]:
+        return {
+            "chunker": "llama-index SentenceSplitter/tiktoken cl100k_base",
+            "chunk_size": self.chunk_size,
+            "chunk_overlap": self.chunk_overlap,
+        }
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit overrides; bad values raise ConfigError."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"QA_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from exc

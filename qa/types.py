@@ -1,0 +1,115 @@
+"""The small frozen records passed between stages."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+FileStatus = Literal["added", "updated", "unchanged", "removed", "skipped", "failed"]
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk. ``start``/``end`` locate ``text`` in the file as ``open(path).read()``
+    returns it (for HTML, the extracted text maps back to the file through ``spans``)."""
+
+    id: str
+    source: str  # path relative to the folder it was ingested from
+    path: str  # absolute path
+    title: str
+    text: str
+    start: int
+    end: int
+    score: float
+    dense_rank: int | None = None
+    bm25_rank: int | None = None
+    spans: tuple[tuple[int, int, int], ...] = ()  # (text offset, file offset, length), HTML only
+    sha256: str = ""  # of the file when it was indexed
+
+    def to_json(self) -> dict[str, Any]:
+        return {"source": self.source, "title": self.title, "score": round(self.score, 4),
+                "text": self.text, "start": self.start, "end": self.end}
+
+
+@dataclass(frozen=True)
+class Citation:
+    """``open(path).read()[start:end] == quote``; ``n`` is the marker ``[n]`` in the answer."""
+
+    n: int
+    source: str
+    path: str
+    title: str
+    quote: str
+    start: int
+    end: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"n": self.n, "source": self.source, "title": self.title, "quote": self.quote,
+                "start": self.start, "end": self.end}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The answer, the same in the API, the CLI and ``--json``."""
+
+    question: str
+    text: str
+    answered: bool
+    mode: Literal["extractive", "llm"]
+    citations: tuple[Citation, ...] = ()
+    passages: tuple[Passage, ...] = ()
+    timings: Mapping[str, float] = field(default_factory=dict)
+    model: str | None = None
+    notes: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "answered": self.answered,
+            "mode": self.mode,
+            "model": self.model,
+            "citations": [c.to_json() for c in self.citations],
+            "passages": [p.to_json() for p in self.passages],
+            "timings": {k: round(v, 1) for k, v in self.timings.items()},
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(frozen=True)
+class FileReport:
+    """What ingestion did with one file."""
+
+    source: str
+    path: str
+    status: FileStatus
+    chunks: int = 0
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """Per-file outcome of one ingestion run."""
+
+    files: tuple[FileReport, ...]
+    embedded_chunks: int
+    total_chunks: int
+    seconds: float
+
+    def count(self, status: FileStatus) -> int:
+        return sum(1 for f in self.files if f.status == status)
+
+    @property
+    def ok(self) -> bool:
+        return not any(f.status == "failed" for f in self.files)
+
+    def summary(self) -> str:
+        parts = [f"{self.count(s)} {s}" for s in
+                 ("added", "updated", "unchanged", "removed", "skipped", "failed") if self.count(s)]
+        return (f"{', '.join(parts) or 'no files'}; {self.embedded_chunks} chunks embedded, "
+                f"{self.total_chunks} in the index ({self.seconds:.1f} s)")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"files": [asdict(f) for f in self.files], "embedded_chunks": self.embedded_chunks,
+                "total_chunks": self.total_chunks, "seconds": round(self.seconds, 2)}

@@ -1,0 +1,149 @@
+"""A real HTTP server on 127.0.0.1 speaking the OpenAI chat-completions protocol (plain JSON and
+server-sent-event streaming), answering from a script and injecting faults. For tests only."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Reply:
+    """One scripted reply. ``status`` != 200 sends an error body; ``delay`` stalls first;
+    ``chunk`` sets the streaming piece size; ``drop_after`` cuts a stream after that many
+    pieces (a broken connection)."""
+
+    content: str = ""
+    status: int = 200
+    delay: float = 0.0
+    chunk: int = 7
+    drop_after: int | None = None
+
+
+@dataclass
+class ScriptedOpenAI:
+    """Replies are taken from ``script`` in order (the last one repeats), or from ``responder``
+    (a function of the request body) when given. Every request body is kept in ``requests``."""
+
+    script: list[Reply] = field(default_factory=list)
+    responder: Callable[[dict[str, Any]], Reply] | None = None
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    model: str = "scripted-model"
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def start(self) -> ScriptedOpenAI:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def set(self, *replies: Reply | str) -> None:
+        with self._lock:
+            self.script = [r if isinstance(r, Reply) else Reply(r) for r in replies]
+            self.responder = None
+            self.requests.clear()
+
+    def _next(self, body: dict[str, Any]) -> Reply:
+        with self._lock:
+            self.requests.append(body)
+            if self.responder is not None:
+                return self.responder(body)
+            if not self.script:
+                return Reply("NOT_IN_SOURCES")
+            return self.script.pop(0) if len(self.script) > 1 else self.script[0]
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:  # keep test output quiet
+                pass
+
+            def _json(self, status: int, payload: dict[str, Any]) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                if self.path.rstrip("/").endswith("/models"):
+                    self._json(200, {"object": "list", "data": [
+                        {"id": server.model, "object": "model", "owned_by": "tests"}]})
+                else:
+                    self._json(404, {"error": {"message": "not found"}})
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                if not self.path.rstrip("/").endswith("/chat/completions"):
+                    self._json(404, {"error": {"message": f"no route {self.path}"}})
+                    return
+                reply = server._next(body)
+                if reply.delay:
+                    time.sleep(reply.delay)
+                if reply.status != 200:
+                    self._json(reply.status, {"error": {
+                        "message": reply.content or f"scripted failure {reply.status}",
+                        "type": "server_error", "code": reply.status}})
+                    return
+                model = body.get("model", server.model)
+                if body.get("stream"):
+                    self._stream(reply, model)
+                    return
+                self._json(200, {
+                    "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()),
+                    "model": model,
+                    "choices": [{"index": 0, "finish_reason": "stop",
+                                 "message": {"role": "assistant", "content": reply.content}}],
+                    "usage": {"prompt_tokens": 100, "completion_tokens": len(reply.content.split()),
+                              "total_tokens": 100 + len(reply.content.split())},
+                })
+
+            def _stream(self, reply: Reply, model: str) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Cache-Control", "no-cache")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                pieces = [reply.content[i : i + reply.chunk]
+                          for i in range(0, len(reply.content), reply.chunk)]
+                for number, piece in enumerate(pieces):
+                    if reply.drop_after is not None and number >= reply.drop_after:
+                        self.wfile.flush()
+                        self.connection.shutdown(2)
+                        return
+                    event = {"id": "chatcmpl-test", "object": "chat.completion.chunk",
+                             "created": int(time.time()), "model": model,
+                             "choices": [{"index": 0, "delta": {"content": piece},
+                                          "finish_reason": None}]}
+                    self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+                    self.wfile.flush()
+                done = {"id": "chatcmpl-test", "object": "chat.completion.chunk",
+                        "created": int(time.time()), "model": model,
+                        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+                self.wfile.write(f"data: {json.dumps(done)}\n\ndata: [DONE]\n\n".encode())
+                self.wfile.flush()
+                self.close_connection = True
+
+        return Handler

@@ -1,0 +1,183 @@
+"""The real pipeline: bundled all-MiniLM-L6-v2, Chroma on disk and as a server, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from qa import Answer, Assistant, load_settings
+from vectorstore import SentenceTransformerEmbedder
+
+pytestmark = pytest.mark.real
+
+KNOWN = [
+    ("How many Tor-M1 air defense systems did Iran receive?", "29",
+     {"000_7145f400b0cccf04.txt", "002_36c18e366312fe50.txt"}),
+    ("When was the UN arms embargo on Iran lifted?", "18 October 2020",
+     {"001_b33887a1e41e9f52.txt"}),
+    ("How much was the S-300 deal Moscow and Tehran signed in 2007 worth?", "$800 million",
+     {"004_4e42bca8ccfe4125.txt"}),
+    ("Where did Iran file its complaint against Rosoboronexport?", "Geneva",
+     {"004_4e42bca8ccfe4125.txt"}),
+    ("Who told reporters at the Dubai Airshow 2021 that cooperation with Iran would continue?",
+     "Alexander Mikheev", {"001_b33887a1e41e9f52.txt"}),
+]
+NEVER_MENTIONED = [
+    "How many S-400 systems has Russia delivered to Iran?",
+    "What did the Chinese foreign ministry say about the S-300 deliveries?",
+    "How much did Iran pay for the Su-30 fighters?",
+]
+
+
+def assert_verbatim(answer: Answer) -> None:
+    passage_sources = {p.source for p in answer.passages}
+    for c in answer.citations:
+        with open(c.path) as fh:  # exactly as a reader would open it
+            assert fh.read()[c.start : c.end] == c.quote, c
+        assert c.source in passage_sources
+        assert f"[{c.n}]" in answer.text
+
+
+def test_bundled_model_window_is_256_tokens(bundled_embedder: SentenceTransformerEmbedder) -> None:
+    bundled_embedder.embed(["load"])
+    assert bundled_embedder._model.max_seq_length == 256
+    long_text = " ".join(f"word{i}" for i in range(300))
+    features = bundled_embedder._model.tokenize([long_text])
+    assert features["input_ids"].shape[1] == 256
+
+
+def test_chunks_fit_the_embedding_window(real_assistant: Assistant,
+                                         bundled_embedder: SentenceTransformerEmbedder) -> None:
+    texts = [h.text for h in real_assistant.store.iter_chunks()]
+    counts = [bundled_embedder.count_tokens(t) or 0 for t in texts]
+    print(f"\nMiniLM tokens per chunk: max {max(counts)}, mean {sum(counts) / len(counts):.0f}, "
+          f"chunks {len(counts)}")
+    assert max(counts) <= 256
+
+
+@pytest.mark.parametrize(("question", "expected", "sources"), KNOWN)
+def test_known_answers_cite_the_right_file(real_assistant: Assistant, question: str,
+                                           expected: str, sources: set[str]) -> None:
+    answer = real_assistant.ask(question)
+    assert answer.answered, answer
+    assert answer.mode == "extractive"
+    assert expected in answer.text
+    assert {c.source for c in answer.citations} & sources
+    assert any(expected.replace("$", "") in c.quote.replace("\\$", "").replace("$", "")
+               for c in answer.citations)
+    assert_verbatim(answer)
+
+
+@pytest.mark.parametrize("question", NEVER_MENTIONED)
+def test_unanswerable_questions_abstain(real_assistant: Assistant, question: str) -> None:
+    answer = real_assistant.ask(question)
+    assert not answer.answered, answer.text
+    assert answer.text == "The articles don't say."
+    assert answer.citations == ()
+    assert answer.passages  # the closest passages are still shown
+
+
+def test_stream_yields_text_then_answer(real_assistant: Assistant) -> None:
+    items = list(real_assistant.stream("How many Tor-M1 air defense systems did Iran receive?"))
+    assert isinstance(items[-1], Answer)
+    assert "".join(i for i in items[:-1] if isinstance(i, str)) == items[-1].text
+
+
+def test_follow_up_uses_the_conversation(real_assistant: Assistant) -> None:
+    first = real_assistant.ask("How many Tor-M1 air defense systems did Iran receive?")
+    follow = real_assistant.ask("And when was the contract signed?", history=[first])
+    assert follow.answered and "2005" in follow.text
+    assert_verbatim(follow)
+
+
+def test_edited_file_citations_stay_verbatim(real_index: Path,
+                                             bundled_embedder: SentenceTransformerEmbedder,
+                                             tmp_path: Path) -> None:
+    """A file edited after indexing: its quotes are found again at their new offsets."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    source = real_index / "articles" / "000_7145f400b0cccf04.txt"
+    target = corpus / source.name
+    target.write_text(source.read_text())
+    assistant = Assistant(load_settings(index_dir=tmp_path / "index"), embedder=bundled_embedder)
+    assistant.ingest([corpus])
+    target.write_text("EDITOR'S NOTE: updated.\n\n" + source.read_text())
+    answer = assistant.ask("How many Tor-M1 air defense systems did Iran receive?")
+    assert answer.answered
+    assert_verbatim(answer)
+    assert answer.citations[0].start == source.read_text().index("Iran recently") + 25
+
+
+def test_chroma_server_mode(chroma_server: str, articles: Path,
+                            bundled_embedder: SentenceTransformerEmbedder) -> None:
+    settings = load_settings(chroma_url=chroma_server, collection="server-test")
+    assistant = Assistant(settings, embedder=bundled_embedder)
+    report = assistant.ingest([articles])
+    assert report.count("added") == 5
+    again = assistant.ingest([articles])
+    assert again.embedded_chunks == 0 and again.count("unchanged") == 5
+    answer = assistant.ask("How many Tor-M1 air defense systems did Iran receive?")
+    assert answer.answered and "29" in answer.text
+    assert_verbatim(answer)
+    # a second client (another app replica) sees the same index, BM25 side included
+    other = Assistant(load_settings(chroma_url=chroma_server, collection="server-test"),
+                      embedder=bundled_embedder)
+    assert other.count() == assistant.count()
+    extra = articles / "zz_new.txt"
+    extra.write_text("Kazakhstan bought 12 Su-30SM fighters from Russia in March 2015.\n")
+    assistant.ingest([extra])
+    late = other.ask("How many Su-30SM fighters did Kazakhstan buy?")
+    assert late.answered and "12" in late.text and late.citations[0].source == "zz_new.txt"
+
+
+def _cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "qa", *args], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=300)
+
+
+def test_cli_fresh_install_flow(tmp_path: Path, articles: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QA_", "OPENAI_"))}
+    env.update(QA_INDEX_DIR=str(tmp_path / "index"), QA_CORPUS_DIR=str(articles))
+    first = _cli(["ask", "--json", "How many Tor-M1 air defense systems did Iran receive?"],
+                 env, tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "ingesting the articles" in first.stderr
+    data = json.loads(first.stdout)
+    assert data["answered"] is True and "29" in data["answer"]
+    assert set(data) >= {"question", "answer", "answered", "mode", "citations", "passages"}
+    for c in data["citations"]:
+        assert set(c) == {"n", "source", "title", "quote", "start", "end"}
+        assert (articles / c["source"]).read_text()[c["start"] : c["end"]] == c["quote"]
+    assert {"source", "score", "text"} <= set(data["passages"][0])
+
+    never = _cli(["ask", "--json", "Who won the 2022 football World Cup?"], env, tmp_path)
+    assert json.loads(never.stdout)["answered"] is False
+
+    again = _cli(["ingest", str(articles)], env, tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "5 unchanged; 0 chunks embedded" in again.stdout
+
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(
+        json.dumps({"id": "a1", "question": "When was the UN arms embargo on Iran lifted?"})
+        + "\n" + json.dumps({"id": "a2", "question": "How many S-400s did Iran get?"}) + "\n")
+    batch = _cli(["ask", "--questions", str(questions)], env, tmp_path)
+    lines = [json.loads(line) for line in batch.stdout.splitlines()]
+    assert [(x["id"], x["answered"]) for x in lines] == [("a1", True), ("a2", False)]
+
+
+def test_cli_errors_are_messages_not_tracebacks(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QA_", "OPENAI_"))}
+    env.update(QA_INDEX_DIR=str(tmp_path / "index"), QA_EMBED_MODEL="hash")
+    missing = _cli(["ingest", str(tmp_path / "nowhere")], env, tmp_path)
+    assert missing.returncode == 2
+    assert "error: no such file or folder" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    env["QA_TOP_K"] = "many"
+    bad = _cli(["ask", "anything"], env, tmp_path)
+    assert bad.returncode == 2 and "QA_TOP_K" in bad.stderr and "Traceback" not in bad.stderr

@@ -1,0 +1,66 @@
+import pytest
+
+from qa.question import analyse, answer_type, counted_noun, entities, mentions
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize(("question", "kind"), [
+    ("How many Tor-M1 air defense systems did Iran receive?", "count"),
+    ("How much did Iran pay for its Tor-M1 systems?", "amount"),
+    ("What was the value of the S-300 agreement?", "amount"),
+    ("When was the UN arms embargo on Iran lifted?", "date"),
+    ("In which year did Russia scrap the systems?", "date"),
+    ("On which weekday did they sign?", "date"),
+    ("Who told Putin that the contract had been fulfilled?", "person"),
+    ("Which Iranian analyst discussed Su-30 fighters?", "person"),
+    ("Where did Iran lodge its complaint?", "place"),
+    ("In which country is the Dubai Airshow held?", "place"),
+    ("How far can the S-300PMU1 reach?", "measure"),
+    ("What is the range of the Tor-M1 system?", "measure"),
+    ("What did Washington press Russia to do?", "other"),
+])
+def test_answer_type(question: str, kind: str) -> None:
+    assert answer_type(question) == kind
+
+
+def test_entities_split_codes_and_names() -> None:
+    assert entities("How much was the 2007 S-300 deal worth?") == ("2007", "S-300")
+    assert entities("What did Mikheev say at the Dubai Airshow 2021?") == (
+        "Mikheev", "Dubai Airshow", "2021")
+    assert entities("How many years after the deal did Russia not ship the S-300s?") == (
+        "Russia", "S-300")
+
+
+def test_entities_exclude_what_besides_names() -> None:
+    ents = entities("Besides the S-300, which Russian weapons has Iran been negotiating to buy?")
+    assert "S-300" not in ents and "Besides" not in ents
+    assert ents == ("Russian", "Iran")
+
+
+def test_counted_noun() -> None:
+    assert counted_noun("How many S-300 units were covered by the contract?") == "units"
+    assert counted_noun("How many T-90 tanks is Iran buying?") == "tanks"
+    assert counted_noun("For how many months had talks gone on?") == "months"
+    assert counted_noun("When was it?") == ""
+
+
+@pytest.mark.parametrize(("text", "entity", "expected"), [
+    ("iranian defense", "Iran", True),
+    ("talks in tehran", "Iran", True),
+    ("iraq's 1980 invasion", "Iraqi", True),
+    ("iran-bound s-300 systems", "Iran", True),
+    ("under the treaty", "UN", False),
+    ("the united nation security council", "UN", True),
+    ("the s-3000 launcher", "S-300", False),
+    ("in the united arab emirates", "UAE", True),
+])
+def test_mentions(text: str, entity: str, expected: bool) -> None:
+    assert mentions(text, entity) is expected
+
+
+def test_follow_up_inherits_entities() -> None:
+    first = analyse("How many Tor-M1 systems did Iran receive?")
+    follow = analyse("and when was the contract signed?").with_context(first)
+    assert follow.entities == first.entities
+    assert follow.answer_type == "date"

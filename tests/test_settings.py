@@ -1,0 +1,31 @@
+import pytest
+
+from qa.errors import ConfigError
+from qa.settings import load_settings
+
+pytestmark = pytest.mark.unit
+
+
+def test_env_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QA_TOP_K", "8")
+    monkeypatch.setenv("QA_CHROMA_URL", "")
+    s = load_settings()
+    assert s.top_k == 8 and s.chroma_url is None
+
+
+def test_bad_value_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QA_TOP_K", "lots")
+    with pytest.raises(ConfigError, match="QA_TOP_K"):
+        load_settings()
+
+
+def test_mode_follows_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().answer_mode == "extractive"
+    monkeypatch.setenv("QA_LLM_BASE_URL", "http://127.0.0.1:9/v1")
+    assert load_settings().answer_mode == "llm"
+    assert load_settings(mode="extractive").answer_mode == "extractive"
+
+
+def test_llm_mode_without_endpoint_is_a_clear_error() -> None:
+    with pytest.raises(ConfigError, match="QA_LLM_BASE_URL"):
+        _ = load_settings(mode="llm").answer_mode

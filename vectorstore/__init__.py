@@ -1,0 +1,29 @@
+"""Chroma storage, embeddings and keyword search. Knows nothing of the ``qa`` package."""
+
+from vectorstore.bm25 import BM25Index
+from vectorstore.embeddings import (
+    Embedder,
+    HashEmbedder,
+    OpenAIEmbedder,
+    SentenceTransformerEmbedder,
+    make_embedder,
+)
+from vectorstore.errors import EmbeddingError, ManifestMismatch, StoreError
+from vectorstore.store import ChromaStore, ChunkRecord, FileRecord, Hit, open_client
+
+__all__ = [
+    "BM25Index",
+    "ChromaStore",
+    "ChunkRecord",
+    "Embedder",
+    "EmbeddingError",
+    "FileRecord",
+    "HashEmbedder",
+    "Hit",
+    "ManifestMismatch",
+    "OpenAIEmbedder",
+    "SentenceTransformerEmbedder",
+    "StoreError",
+    "make_embedder",
+    "open_client",
+]

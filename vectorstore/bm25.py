@@ -1,0 +1,52 @@
+"""A BM25 keyword index over the stored chunks (bm25s, Snowball-stemmed English)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class BM25Index:
+    """Built once from ``(ids, texts)``; ``search`` never rebuilds it."""
+
+    def __init__(self, ids: Sequence[str], texts: Sequence[str]) -> None:
+        import bm25s
+        import Stemmer
+
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets itself to DEBUG
+
+        started = time.perf_counter()
+        self.ids = list(ids)
+        self._tokenizer: Any = bm25s.tokenization.Tokenizer(
+            stopwords="en", stemmer=Stemmer.Stemmer("english")
+        )
+        self._retriever: Any = None
+        if self.ids:
+            corpus = self._tokenizer.tokenize(list(texts), return_as="tuple", show_progress=False)
+            self._retriever = bm25s.BM25()
+            self._retriever.index(corpus, show_progress=False)
+        log.debug("BM25 index of %d chunks built in %.3f s", len(self.ids),
+                  time.perf_counter() - started)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def search(self, query: str, n: int) -> list[tuple[str, float]]:
+        """Up to ``n`` ``(chunk id, score)`` pairs with a positive score, best first."""
+        if self._retriever is None or n <= 0:
+            return []
+        tokens = self._tokenizer.tokenize(
+            [query], return_as="ids", update_vocab=False, show_progress=False
+        )
+        if not tokens or not tokens[0]:
+            return []
+        docs, scores = self._retriever.retrieve(
+            tokens, k=min(n, len(self.ids)), show_progress=False, n_threads=1
+        )
+        return [
+            (self.ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0], strict=False) if s > 0
+        ]

@@ -1,0 +1,301 @@
+"""Chunks, their vectors and the per-file records in Chroma: a local directory or a server.
+
+Two collections per index: ``NAME`` holds the chunks (text, vector, metadata) and
+``NAME-files`` holds one record per ingested file (content hash, chunk count, title). The
+manifest (embedding model, dimension, chunking) lives in the chunk collection's metadata, so a
+directory and a server carry it the same way; opening an index with other settings fails loudly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlparse
+
+from vectorstore.errors import ManifestMismatch, StoreError
+
+log = logging.getLogger(__name__)
+
+MetadataValue = str | int | float | bool
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    """One chunk to store: its stable id, text, vector and flat metadata."""
+
+    id: str
+    text: str
+    embedding: Sequence[float]
+    metadata: Mapping[str, MetadataValue]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A stored chunk returned by a query; ``score`` is cosine similarity for dense queries."""
+
+    id: str
+    text: str
+    metadata: Mapping[str, Any]
+    score: float = 0.0
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """What the index remembers of one ingested file."""
+
+    key: str  # absolute path: the file's identity
+    source: str  # path relative to the folder it was ingested from
+    root: str  # that folder (absolute)
+    sha256: str
+    chunks: int
+    title: str = ""
+    extra: Mapping[str, MetadataValue] = field(default_factory=dict)
+
+    def to_metadata(self) -> dict[str, MetadataValue]:
+        meta: dict[str, MetadataValue] = dict(self.extra)
+        meta.update(
+            source=self.source, root=self.root, sha256=self.sha256, chunks=self.chunks,
+            title=self.title,
+        )
+        return meta
+
+    @classmethod
+    def from_metadata(cls, key: str, meta: Mapping[str, Any]) -> FileRecord:
+        known = {"source", "root", "sha256", "chunks", "title"}
+        return cls(
+            key=key,
+            source=str(meta.get("source", "")),
+            root=str(meta.get("root", "")),
+            sha256=str(meta.get("sha256", "")),
+            chunks=int(meta.get("chunks", 0)),
+            title=str(meta.get("title", "")),
+            extra={k: v for k, v in meta.items() if k not in known},
+        )
+
+
+def _settings() -> Any:
+    from chromadb.config import Settings
+
+    return Settings(anonymized_telemetry=False, allow_reset=False)
+
+
+def open_client(index_dir: str | None = None, chroma_url: str | None = None) -> Any:
+    """A Chroma client: an HTTP client when ``chroma_url`` is set, else a persistent directory."""
+    import chromadb
+
+    if chroma_url:
+        parsed = urlparse(chroma_url if "://" in chroma_url else f"http://{chroma_url}")
+        if not parsed.hostname:
+            raise StoreError(f"QA_CHROMA_URL is not a URL: {chroma_url!r}")
+        ssl = parsed.scheme == "https"
+        port = parsed.port or (443 if ssl else 8000)
+        try:
+            client = chromadb.HttpClient(
+                host=parsed.hostname, port=port, ssl=ssl, settings=_settings()
+            )
+            client.heartbeat()
+        except Exception as exc:
+            raise StoreError(f"cannot reach the Chroma server at {chroma_url}: {exc}") from exc
+        return client
+    if not index_dir:
+        raise StoreError("no index directory and no Chroma server URL given")
+    try:
+        return chromadb.PersistentClient(path=index_dir, settings=_settings())
+    except Exception as exc:
+        raise StoreError(f"cannot open the index directory {index_dir}: {exc}") from exc
+
+
+def _manifest_diff(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
+    keys = sorted(set(stored) | set(wanted))
+    return [
+        f"{k}: index has {stored.get(k)!r}, settings ask for {wanted.get(k)!r}"
+        for k in keys
+        if stored.get(k) != wanted.get(k)
+    ]
+
+
+class ChromaStore:
+    """The chunk and file collections of one index, checked against a manifest."""
+
+    MANIFEST_KEY = "qa_manifest"
+    GENERATION_KEY = "generation"
+
+    def __init__(
+        self,
+        client: Any,
+        name: str,
+        manifest: Mapping[str, MetadataValue],
+        *,
+        location: str = "",
+    ) -> None:
+        self.client = client
+        self.name = name
+        self.manifest = dict(manifest)
+        self.location = location or name
+        self._chunks: Any = None
+        self._files: Any = None
+        self._open()
+
+    # -- opening -------------------------------------------------------------------------------
+    def _open(self) -> None:
+        try:
+            self._chunks = self.client.get_or_create_collection(
+                self.name,
+                embedding_function=None,
+                configuration={"hnsw": {"space": "cosine"}},
+                metadata={self.MANIFEST_KEY: json.dumps(self.manifest, sort_keys=True)},
+            )
+            self._files = self.client.get_or_create_collection(
+                f"{self.name}-files",
+                embedding_function=None,
+                metadata={self.GENERATION_KEY: 0},
+            )
+        except Exception as exc:
+            raise StoreError(
+                f"cannot open collection {self.name!r} at {self.location}: {exc}") from exc
+        stored_raw = (self._chunks.metadata or {}).get(self.MANIFEST_KEY)
+        stored = json.loads(stored_raw) if stored_raw else {}
+        diff = _manifest_diff(stored, self.manifest)
+        if diff:
+            raise ManifestMismatch(
+                f"the index at {self.location} (collection {self.name!r}) was built with other "
+                f"settings: {'; '.join(diff)}. Rebuild it with `qa ingest --rebuild PATH...` "
+                "(re-embeds everything), or point QA_INDEX_DIR / --index at another directory, "
+                "or change the settings back."
+            )
+
+    def reset(self) -> None:
+        """Drop every chunk and file record and start an empty index with this manifest."""
+        for name in (self.name, f"{self.name}-files"):
+            try:
+                self.client.delete_collection(name)
+            except Exception as exc:  # collection may not exist
+                log.debug("delete_collection(%s): %s", name, exc)
+        self._open()
+
+    def _fresh(self, call: Any) -> Any:
+        """Run ``call()``; if another client dropped and re-created the collections (a rebuild),
+        re-open them once and retry."""
+        try:
+            return call()
+        except Exception as exc:
+            if "does not exist" not in str(exc):
+                raise
+            log.info("collection %s was re-created elsewhere; re-opening", self.name)
+            self._open()
+            return call()
+
+    # -- reading -------------------------------------------------------------------------------
+    def count(self) -> int:
+        return int(self._fresh(lambda: self._chunks.count()))
+
+    def generation(self) -> str:
+        """A token that changes whenever chunks are written or removed (by any client)."""
+        files = self._fresh(
+            lambda: self.client.get_collection(f"{self.name}-files", embedding_function=None))
+        return f"{files.id}:{(files.metadata or {}).get(self.GENERATION_KEY, 0)}"
+
+    def file_records(self) -> dict[str, FileRecord]:
+        got = self._fresh(lambda: self._files.get(include=["metadatas"]))
+        return {
+            key: FileRecord.from_metadata(key, meta or {})
+            for key, meta in zip(got["ids"], got["metadatas"] or [], strict=False)
+        }
+
+    def query(
+        self, embedding: Sequence[float], n: int, where: Mapping[str, Any] | None = None
+    ) -> list[Hit]:
+        """The ``n`` chunks nearest ``embedding``, best first, scored by cosine similarity."""
+        total = self.count()
+        if total == 0 or n <= 0:
+            return []
+        got = self._fresh(lambda: self._chunks.query(
+            query_embeddings=[list(embedding)],
+            n_results=min(n, total),
+            where=dict(where) if where else None,
+            include=["documents", "metadatas", "distances"],
+        ))
+        return [
+            Hit(id=i, text=t or "", metadata=m or {}, score=1.0 - float(d))
+            for i, t, m, d in zip(
+                got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0],
+                strict=False,
+            )
+        ]
+
+    def get(self, ids: Sequence[str]) -> list[Hit]:
+        """The chunks with these ids, in the order asked (missing ids are left out)."""
+        if not ids:
+            return []
+        got = self._fresh(lambda: self._chunks.get(ids=list(ids),
+                                                   include=["documents", "metadatas"]))
+        by_id = {
+            i: Hit(id=i, text=t or "", metadata=m or {})
+            for i, t, m in zip(got["ids"], got["documents"], got["metadatas"], strict=False)
+        }
+        return [by_id[i] for i in ids if i in by_id]
+
+    def iter_chunks(self, batch: int = 5000) -> Iterator[Hit]:
+        """Every stored chunk (text and metadata, no vectors), page by page."""
+        offset = 0
+        while True:
+            page = offset
+            got = self._fresh(lambda: self._chunks.get(
+                include=["documents", "metadatas"], limit=batch, offset=page  # noqa: B023
+            ))
+            ids = got["ids"]
+            if not ids:
+                return
+            for i, t, m in zip(ids, got["documents"], got["metadatas"], strict=False):
+                yield Hit(id=i, text=t or "", metadata=m or {})
+            offset += len(ids)
+
+    def chunk_ids_of(self, key: str) -> list[str]:
+        return list(self._fresh(
+            lambda: self._chunks.get(where={"file_key": key}, include=[]))["ids"])
+
+    # -- writing -------------------------------------------------------------------------------
+    def _batch_size(self) -> int:
+        try:
+            return max(1, int(self.client.get_max_batch_size()))
+        except Exception:
+            return 1000
+
+    def write_file(self, record: FileRecord, chunks: Sequence[ChunkRecord]) -> None:
+        """Store a file's chunks, replacing any it had before. New chunks go in before stale ones
+        are removed, so a failure part-way never leaves the file with fewer chunks than before."""
+        self.count()  # re-opens the collections if a rebuild elsewhere replaced them
+        old_ids = set(self.chunk_ids_of(record.key))
+        step = self._batch_size()
+        for i in range(0, len(chunks), step):
+            part = chunks[i : i + step]
+            self._chunks.upsert(
+                ids=[c.id for c in part],
+                embeddings=[list(c.embedding) for c in part],
+                documents=[c.text for c in part],
+                metadatas=[{**c.metadata, "file_key": record.key} for c in part],
+            )
+        stale = sorted(old_ids - {c.id for c in chunks})
+        for i in range(0, len(stale), step):
+            self._chunks.delete(ids=stale[i : i + step])
+        self._files.upsert(ids=[record.key], embeddings=[[1.0]], metadatas=[record.to_metadata()])
+        self._bump()
+
+    def remove_file(self, key: str) -> int:
+        """Remove a file's chunks and its record; returns how many chunks went."""
+        ids = self.chunk_ids_of(key)
+        step = self._batch_size()
+        for i in range(0, len(ids), step):
+            self._chunks.delete(ids=ids[i : i + step])
+        self._files.delete(ids=[key])
+        self._bump()
+        return len(ids)
+
+    def _bump(self) -> None:
+        files = self.client.get_collection(f"{self.name}-files", embedding_function=None)
+        generation = int((files.metadata or {}).get(self.GENERATION_KEY, 0)) + 1
+        files.modify(metadata={self.GENERATION_KEY: generation})
+        self._files = files
