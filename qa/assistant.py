@@ -212,7 +212,7 @@ class Assistant:
         return Answer(
             question=answer.question, text=answer.text, answered=answer.answered,
             mode=answer.mode, citations=answer.citations, passages=retrieval.passages,
-            timings=timings, model=answer.model, notes=answer.notes,
+            timings=timings, model=answer.model, notes=answer.notes, support=answer.support,
         )
 
     def _extract(self, question: str, analysis: QuestionAnalysis, retrieval: Retrieval,
@@ -239,9 +239,8 @@ class Assistant:
         text = " ".join(parts) if answered else NOT_IN_ARTICLES
         return Answer(
             question=question, text=text, answered=answered, mode="extractive",
-            citations=tuple(citations), notes=tuple(notes),
-            timings={"answer_ms": (time.perf_counter() - t0) * 1000,
-                     "support": round(found.best_score, 4)},
+            citations=tuple(citations), notes=tuple(notes), support=found.best_score,
+            timings={"answer_ms": (time.perf_counter() - t0) * 1000},
         )
 
     def _llm(self, question: str, turns: list[Turn], retrieval: Retrieval,
@@ -274,6 +273,24 @@ class Assistant:
             model=self.chat.model, notes=tuple(notes),
             timings={"answer_ms": (time.perf_counter() - t0) * 1000},
         )
+
+
+    # -- evaluation ----------------------------------------------------------------------------
+    def evaluate(self, questions: str | Path | None = None, *, mode: Mode | None = None,
+                 out: str | Path | None = None, progress: bool = False) -> Any:
+        """Run a question set (default ``eval/questions.jsonl``) through this assistant and
+        return the :class:`qa.evaluation.Report`; with ``out``, write results, report and plots
+        there."""
+        from qa.evalset import default_questions, load_questions
+        from qa.evaluation import build_report, evaluate, run_settings, write_outputs
+
+        chosen = mode or self.mode
+        items = load_questions(questions or default_questions())
+        rows = evaluate(self, items, chosen, progress=progress)
+        report = build_report(rows, run_settings(self, chosen))
+        if out is not None:
+            write_outputs(report, Path(out))
+        return report
 
 
 class _FileCache:

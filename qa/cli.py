@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from qa.assistant import Assistant
 from qa.errors import QAError
 
 if TYPE_CHECKING:
-    from qa.assistant import Assistant
     from qa.types import Answer, IngestReport
 
 
@@ -48,11 +48,25 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--mode", choices=["extractive", "llm"], help="answer mode (QA_MODE)")
 
     sub.add_parser("files", parents=[common], help="list the ingested files")
+
+    ev = sub.add_parser("eval", parents=[common],
+                        help="evaluate answers against a question set; writes a report")
+    ev.add_argument("file", nargs="?", help="questions JSONL (default: eval/questions.jsonl)")
+    ev.add_argument("--out", default="eval-report", metavar="DIR",
+                    help="where results.jsonl, report.md/json and plots go (default: %(default)s)")
+    ev.add_argument("--mode", choices=["extractive", "llm"], help="answer mode (QA_MODE)")
+    ev.add_argument("--compare", action="store_true",
+                    help="also run several configurations (dense vs hybrid, top-k, chunk size)")
+    ev.add_argument("--check", metavar="THRESHOLDS.json",
+                    help="exit 1 if a metric falls below its floor (e.g. eval/thresholds.json)")
+    ev.add_argument("--sweep", action="store_true",
+                    help="also show what each extractive abstention threshold would do")
+    ev.add_argument("--judge", action="store_true",
+                    help="also grade answers with the configured LLM (named in the report)")
     return parser
 
 
 def _assistant(args: argparse.Namespace) -> Assistant:
-    from qa.assistant import Assistant
     from qa.settings import load_settings
 
     overrides: dict[str, Any] = {}
@@ -146,6 +160,60 @@ def _chat(assistant: Assistant, args: argparse.Namespace, out: TextIO, err: Text
             print(f"\nerror: {exc}", file=err)
 
 
+def _eval(assistant: Assistant, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    import tempfile
+
+    from qa import evaluation as ev
+    from qa.evalset import default_questions, load_questions
+
+    mode = args.mode or assistant.mode
+    questions = load_questions(args.file or default_questions())
+    progress = err.isatty()
+    print(f"Evaluating {len(questions)} questions in {mode} mode ...", file=err)
+    runner = assistant
+    if args.sweep and mode == "extractive":
+        runner = Assistant(assistant.settings.model_copy(update={"min_support": 0.0}),
+                           embedder=assistant.embedder, store=assistant.store)
+    rows = ev.evaluate(runner, questions, mode, progress=progress)
+    if args.sweep:
+        sweep = ev.sweep_support(rows)
+        print("| min_support | correct answers | correct abstentions | wrong answers | "
+              "abstained on answerable |\n|---|---|---|---|---|", file=out)
+        for t in sweep:
+            print(f"| {t['threshold']:.2f} | {t['correct_answers']} | "
+                  f"{t['correct_abstentions']} | {t['wrong_answers']} | "
+                  f"{t['abstained_on_answerable']} |", file=out)
+        if runner is not assistant:  # the report itself uses the configured threshold
+            rows = ev.evaluate(assistant, questions, mode, progress=progress)
+    settings = ev.run_settings(assistant, mode)
+    if args.judge:
+        settings["judge_model"] = assistant.chat.model
+        ev.judge(assistant.chat, rows, assistant.settings.prompts_dir)
+    report = ev.build_report(rows, settings)
+    written = ev.write_outputs(report, Path(args.out))
+    for name in ev.HEADLINE:
+        print(f"  {name:<20} {report.overall[name].fmt()}", file=out)
+    print(f"wrote {', '.join(str(p) for p in written)}", file=err)
+    if args.compare:
+        with tempfile.TemporaryDirectory(prefix="qa-compare-") as tmp:
+            results = ev.compare(assistant, questions, mode, Path(tmp), progress=progress)
+        table = ev.compare_table(results)
+        (Path(args.out) / "compare.md").write_text(table + "\n", encoding="utf-8")
+        print(table, file=out)
+    if args.check:
+        try:
+            thresholds = json.loads(Path(args.check).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise QAError(f"cannot read thresholds {args.check}: {exc}") from exc
+        failures = ev.check_thresholds(report.overall, thresholds.get(mode, thresholds))
+        for failure in failures:
+            print(f"FAIL {failure}", file=err)
+        if failures:
+            return 1
+        print(f"all metrics within {args.check}", file=err)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
          err: TextIO | None = None) -> int:
     out = out or sys.stdout
@@ -168,6 +236,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
                 print(f"{record.source}\t{record.chunks} chunks\t{record.title}", file=out)
             return 0
         _ensure_index(assistant, err)
+        if args.command == "eval":
+            return _eval(assistant, args, out, err)
         if args.command == "chat":
             return _chat(assistant, args, out, err)
         if args.questions:

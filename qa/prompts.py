@@ -14,6 +14,7 @@ TEMPLATES: dict[str, frozenset[str]] = {
     "answer_system": frozenset({"sentinel"}),
     "answer_user": frozenset({"sources", "question", "sentinel"}),
     "source_block": frozenset({"n", "source", "title", "text"}),
+    "judge": frozenset({"question", "aliases", "answer"}),
 }
 
 

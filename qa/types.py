@@ -62,6 +62,12 @@ class Answer:
     timings: Mapping[str, float] = field(default_factory=dict)
     model: str | None = None
     notes: tuple[str, ...] = ()
+    support: float | None = None  # extractive: score of the best candidate sentence
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """Cited files, in citation order, each once."""
+        return tuple(dict.fromkeys(c.source for c in self.citations))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -74,6 +80,7 @@ class Answer:
             "passages": [p.to_json() for p in self.passages],
             "timings": {k: round(v, 1) for k, v in self.timings.items()},
             "notes": list(self.notes),
+            "support": None if self.support is None else round(self.support, 4),
         }
 
 

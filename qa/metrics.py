@@ -1,0 +1,207 @@
+"""Answer normalisation and the evaluation metrics, each with a 95% bootstrap interval."""
+
+from __future__ import annotations
+
+import random
+import re
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+_NUMBER_WORDS = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
+    "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
+    "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
+    "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100, "thousand": 1000,
+}
+_MONTHS = {m: i for i, m in enumerate(
+    "january february march april may june july august september october november december"
+    .split(), 1)}
+_MONTHS.update({m[:3]: i for m, i in list(_MONTHS.items())})
+_MONTHS["sept"] = 9
+_MONTH_RE = "|".join(sorted(_MONTHS, key=len, reverse=True))
+_DAY_MONTH_YEAR = re.compile(rf"\b(\d{{1,2}})\s+({_MONTH_RE})\.?,?\s+(\d{{4}})\b")
+_MONTH_DAY_YEAR = re.compile(rf"\b({_MONTH_RE})\.?\s+(\d{{1,2}}),?\s+(\d{{4}})\b")
+
+
+def normalize(text: str) -> str:
+    """Lower case, accents and punctuation out, number words as digits, dates as YYYY-MM-DD,
+    thousands separators and currency signs dropped ("$700-million" = "700 million")."""
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    text = text.replace("\\$", "$")
+    text = _DAY_MONTH_YEAR.sub(lambda m: f" {m[3]}-{_MONTHS[m[2]]:02d}-{int(m[1]):02d} ", text)
+    text = _MONTH_DAY_YEAR.sub(lambda m: f" {m[3]}-{_MONTHS[m[1]]:02d}-{int(m[2]):02d} ", text)
+    text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)
+    text = re.sub(r"\b(\d+)(?:st|nd|rd|th)\b", r"\1", text)
+    text = re.sub(r"[^a-z0-9\-]+", " ", text)
+    text = re.sub(r"(?<![a-z0-9])-|-(?![a-z0-9])", " ", text)
+    text = re.sub(r"(?<=\d)-(?=[a-z])", " ", text)  # 700-million -> 700 million
+    words = [str(_NUMBER_WORDS[w]) if w in _NUMBER_WORDS else w for w in text.split()]
+    return " ".join(words)
+
+
+def contains_alias(answer: str, aliases: Sequence[str]) -> bool:
+    """Whether any alias, normalised, occurs in the normalised answer as whole words."""
+    norm = f" {normalize(answer)} "
+    return any(f" {normalize(a)} " in norm for a in aliases if normalize(a))
+
+
+def token_f1(answer: str, aliases: Sequence[str]) -> float:
+    """Best SQuAD-style token F1 of the answer against any alias."""
+    got = normalize(answer).split()
+    best = 0.0
+    for alias in aliases:
+        gold = normalize(alias).split()
+        common = sum(min(got.count(w), gold.count(w)) for w in set(gold))
+        if not common:
+            continue
+        p, r = common / len(got), common / len(gold)
+        best = max(best, 2 * p * r / (p + r))
+    return best
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 4)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A mean over ``n`` per-question values with a 95% bootstrap interval."""
+
+    value: float | None
+    n: int
+    low: float | None
+    high: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"value": _round(self.value), "n": self.n,
+                "ci95": [_round(self.low), _round(self.high)]}
+
+    def fmt(self) -> str:
+        if self.value is None:
+            return f"n/a (n={self.n})"
+        if self.low is None or self.high is None:
+            return f"{self.value:.3f} (n={self.n})"
+        return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}] (n={self.n})"
+
+
+def bootstrap(values: Sequence[float], *, resamples: int = 2000, seed: int = 0) -> Estimate:
+    """Mean and percentile 95% interval by resampling questions with replacement."""
+    n = len(values)
+    if n == 0:
+        return Estimate(None, 0, None, None)
+    mean = sum(values) / n
+    rng = random.Random(seed)
+    means = sorted(sum(rng.choices(values, k=n)) / n for _ in range(resamples))
+    return Estimate(mean, n, means[int(0.025 * resamples)], means[int(0.975 * resamples) - 1])
+
+
+def ratio_bootstrap(pairs: Sequence[tuple[float, float]], *, resamples: int = 2000,
+                    seed: int = 0) -> Estimate:
+    """sum(num) / sum(den) over questions (e.g. abstention precision), bootstrapped."""
+    den = sum(d for _, d in pairs)
+    if not pairs or den == 0:
+        return Estimate(None, 0, None, None)
+    value = sum(nm for nm, _ in pairs) / den
+    rng = random.Random(seed)
+    samples = []
+    for _ in range(resamples):
+        pick = rng.choices(pairs, k=len(pairs))
+        d = sum(x[1] for x in pick)
+        if d:
+            samples.append(sum(x[0] for x in pick) / d)
+    samples.sort()
+    if not samples:
+        return Estimate(value, int(den), None, None)
+    return Estimate(value, int(den), samples[int(0.025 * len(samples))],
+                    samples[max(0, int(0.975 * len(samples)) - 1)])
+
+
+KS = (1, 3, 5, 10)
+
+
+def question_scores(row: Mapping[str, Any]) -> dict[str, float | None]:
+    """Per-question values of every metric (None where a metric does not apply)."""
+    answerable = bool(row["answerable"])
+    answered = bool(row["answered"])
+    gold = set(row["gold_sources"])
+    ranked = list(row["retrieved_files"])
+    cited = set(row["cited_sources"])
+    s: dict[str, float | None] = {}
+    for k in KS:
+        top = set(ranked[:k])
+        s[f"hit@{k}"] = float(bool(top & gold)) if answerable else None
+        s[f"recall@{k}"] = len(top & gold) / len(gold) if answerable else None
+    first = next((i for i, f in enumerate(ranked, 1) if f in gold), None)
+    s["mrr"] = (1.0 / first if first else 0.0) if answerable else None
+    s["accuracy"] = float(row["correct"])
+    s["answer_accuracy"] = float(row["correct"]) if answerable else None
+    s["token_f1"] = row["token_f1"] if answerable else None
+    s["citation_validity"] = float(row["citations_valid"]) if row["citations"] else None
+    if answerable and answered and cited:
+        s["citation_precision"] = len(cited & gold) / len(cited)
+        s["citation_recall"] = len(cited & gold) / len(gold)
+        s["citation_support"] = float(row["citations_supported"])
+    else:
+        s["citation_precision"] = s["citation_recall"] = s["citation_support"] = None
+    judged = row.get("judge_correct")
+    s["judge_accuracy"] = None if judged is None else float(judged)
+    s["false_abstention"] = float(not answered) if answerable else None
+    s["hallucination"] = float(answered) if not answerable else None
+    return s
+
+
+METRIC_NAMES = (
+    [f"hit@{k}" for k in KS] + [f"recall@{k}" for k in KS] + ["mrr", "accuracy",
+    "answer_accuracy", "token_f1", "citation_validity", "citation_precision",
+    "citation_recall", "citation_support", "false_abstention", "hallucination",
+    "judge_accuracy"]
+)
+
+
+def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, Estimate]:
+    """Every metric over ``rows`` with n and a 95% bootstrap interval."""
+    scores = [question_scores(r) for r in rows]
+    out: dict[str, Estimate] = {}
+    for name in METRIC_NAMES:
+        values = [float(v) for s in scores if (v := s[name]) is not None]
+        out[name] = bootstrap(values)
+    # abstention as a classifier whose positive class is "declined"
+    declined_pairs = [(float(not r["answered"] and not r["answerable"]), float(not r["answered"]))
+                      for r in rows]
+    unans_pairs = [(float(not r["answered"] and not r["answerable"]), float(not r["answerable"]))
+                   for r in rows]
+    out["abstention_precision"] = ratio_bootstrap(declined_pairs)
+    out["abstention_recall"] = ratio_bootstrap(unans_pairs)
+    out["abstention_f1"] = _f1_bootstrap([(not r["answered"], not r["answerable"]) for r in rows])
+    return out
+
+
+def _f1(pairs: Sequence[tuple[bool, bool]]) -> float | None:
+    tp = sum(1 for pred, gold in pairs if pred and gold)
+    fp = sum(1 for pred, gold in pairs if pred and not gold)
+    fn = sum(1 for pred, gold in pairs if gold and not pred)
+    if tp + fn == 0:
+        return None  # no unanswerable question here: F1 of declining is undefined
+    return 2 * tp / (2 * tp + fp + fn)
+
+
+def _f1_bootstrap(pairs: Sequence[tuple[bool, bool]], *, resamples: int = 2000,
+                  seed: int = 0) -> Estimate:
+    value = _f1(pairs)
+    if value is None:
+        return Estimate(None, len(pairs), None, None)
+    rng = random.Random(seed)
+    samples = sorted(v for _ in range(resamples)
+                     if (v := _f1(rng.choices(pairs, k=len(pairs)))) is not None)
+    return Estimate(value, len(pairs), samples[int(0.025 * len(samples))],
+                    samples[max(0, int(0.975 * len(samples)) - 1)])
+
+
+def by_type(rows: Sequence[Mapping[str, Any]],
+            summarize_fn: Callable[[Sequence[Mapping[str, Any]]], dict[str, Estimate]] = summarize,
+            ) -> dict[str, dict[str, Estimate]]:
+    types = sorted({r["type"] for r in rows})
+    return {t: summarize_fn([r for r in rows if r["type"] == t]) for t in types}
