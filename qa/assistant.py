@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
@@ -21,7 +22,7 @@ from qa.llm_answer import LLMAnswerer
 from qa.question import QuestionAnalysis, analyse
 from qa.retrieval import HybridRetriever, Retrieval
 from qa.settings import Settings, load_settings
-from qa.types import Answer, Citation, IngestReport, Passage
+from qa.types import Answer, Citation, FileReport, IngestReport, Passage
 from vectorstore import ChromaStore, Embedder, FileRecord, StoreError, make_embedder, open_client
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class Assistant:
         self.extractive = ExtractiveAnswerer(
             self.embedder, min_support=s.min_support, max_sentences=s.max_sentences)
         self._chat = chat
+        self._ingest_lock = threading.RLock()
 
     # -- set-up --------------------------------------------------------------------------------
     def manifest(self) -> dict[str, str | int]:
@@ -112,30 +114,68 @@ class Assistant:
 
     # -- ingestion -----------------------------------------------------------------------------
     def ingest(self, paths: Iterable[str | Path] | None = None, *, rebuild: bool = False,
-               progress: bool = False) -> IngestReport:
+               progress: bool = False,
+               on_progress: Callable[[int, int, str], None] | None = None) -> IngestReport:
         """Bring the index up to date with ``paths`` (files or folders, recursively; default:
         the corpus folder). Unchanged files are not re-embedded; changed ones are replaced;
-        files gone from an ingested folder are removed. ``rebuild`` empties the index first."""
+        files gone from an ingested folder are removed. ``rebuild`` empties the index first.
+        ``progress`` shows a terminal bar; ``on_progress(done, total, source)`` reports to a UI."""
         targets = list(paths) if paths is not None else [self.settings.corpus_dir]
-        try:
-            if rebuild:
-                self.store.reset()
-            report = Ingestor(
-                self.store, self.embedder, self.chunker,
-                max_bytes=int(self.settings.max_file_mb * 1_000_000),
-                embed_batch=max(self.settings.embed_batch_size * 8, 64),
-            ).run(targets, progress=progress)
-        except StoreError as exc:
-            raise IndexUnavailable(str(exc)) from exc
+        with self._ingest_lock:
+            try:
+                if rebuild:
+                    self.store.reset()
+                report = Ingestor(
+                    self.store, self.embedder, self.chunker,
+                    max_bytes=int(self.settings.max_file_mb * 1_000_000),
+                    embed_batch=max(self.settings.embed_batch_size * 8, 64),
+                ).run(targets, progress=progress, on_progress=on_progress)
+            except StoreError as exc:
+                raise IndexUnavailable(str(exc)) from exc
         self.retriever.invalidate()
         log.info("ingest: %s", report.summary())
         return report
 
-    def ensure_ingested(self, *, progress: bool = False) -> IngestReport | None:
+    def ensure_ingested(self, *, progress: bool = False,
+                        on_progress: Callable[[int, int, str], None] | None = None,
+                        ) -> IngestReport | None:
         """Ingest the corpus folder if the index is empty; None when it already has chunks."""
-        if self.count() > 0:
-            return None
-        return self.ingest([self.settings.corpus_dir], progress=progress)
+        with self._ingest_lock:
+            if self.count() > 0:
+                return None
+            return self.ingest([self.settings.corpus_dir], progress=progress,
+                               on_progress=on_progress)
+
+    def add_files(self, uploads: Iterable[tuple[str, bytes]],
+                  on_progress: Callable[[int, int, str], None] | None = None) -> IngestReport:
+        """Store uploaded ``(file name, content)`` pairs in the upload folder and ingest them.
+        Names are sanitised; unsupported types and files over ``QA_MAX_UPLOAD_MB`` are refused
+        with the name in the message; nothing is written outside the upload folder."""
+        from qa.library import save_uploads
+
+        saved = save_uploads(uploads, self.settings.upload_dir,
+                             int(self.settings.max_upload_mb * 1_000_000))
+        return self.ingest(saved, on_progress=on_progress)
+
+    def remove(self, source: str) -> FileReport:
+        """Take a file out of the index (by its source name or path). An uploaded file is also
+        deleted from the upload folder; other files stay on disk."""
+        from qa.library import remove_file
+
+        with self._ingest_lock:
+            try:
+                report = remove_file(self.store, self.files(), source, self.settings.upload_dir)
+            except StoreError as exc:
+                raise IndexUnavailable(str(exc)) from exc
+        self.retriever.invalidate()
+        return report
+
+    def reindex(self, on_progress: Callable[[int, int, str], None] | None = None,
+                ) -> IngestReport:
+        """Re-ingest every folder the index knows (and the corpus folder): picks up edits,
+        additions and deletions on disk."""
+        roots = {Path(r.root) for r in self.files()} | {self.settings.corpus_dir}
+        return self.ingest(sorted(r for r in roots if r.is_dir()), on_progress=on_progress)
 
     def count(self) -> int:
         try:

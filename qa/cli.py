@@ -49,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("files", parents=[common], help="list the ingested files")
 
+    serve = sub.add_parser("serve", help="start the web chat (same as `python app.py`)")
+    serve.add_argument("--host", help="address to listen on (QA_HOST)")
+    serve.add_argument("--port", type=int, help="port (QA_PORT)")
+    serve.add_argument("--share", action="store_true", help="ask Gradio for a public link")
+
     ev = sub.add_parser("eval", parents=[common],
                         help="evaluate answers against a question set; writes a report")
     ev.add_argument("file", nargs="?", help="questions JSONL (default: eval/questions.jsonl)")
@@ -219,6 +224,13 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
     out = out or sys.stdout
     err = err or sys.stderr
     args = _parser().parse_args(argv)
+    if args.command == "serve":
+        import app
+
+        forwarded = [*(["--host", args.host] if args.host else []),
+                     *(["--port", str(args.port)] if args.port else []),
+                     *(["--share"] if args.share else [])]
+        return app.main(forwarded)
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
     logging.basicConfig(level=level, stream=err, format="%(levelname)s %(name)s: %(message)s")
     try:

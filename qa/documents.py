@@ -187,6 +187,20 @@ def file_range(spans: Sequence[Span] | None, start: int, end: int) -> tuple[int,
     return first, max(first, last)
 
 
+def text_range(spans: Sequence[Span], start: int, end: int) -> tuple[int, int] | None:
+    """The inverse of :func:`file_range`: where file offsets ``[start, end)`` sit in the
+    extracted text (None when they fall outside every span)."""
+    first = last = None
+    for t_off, f_off, length in spans:
+        if first is None and start < f_off + length:
+            first = t_off + max(0, start - f_off)
+        if f_off < end:
+            last = t_off + min(length, end - f_off)
+    if first is None or last is None:
+        return None
+    return first, max(first, last)
+
+
 _BLOCK_TAGS = frozenset(
     """
     address article aside blockquote br dd div dl dt figcaption figure footer form h1 h2 h3

@@ -6,9 +6,10 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from qa.chunking import Chunker, ChunkSpan
 from qa.documents import Document, SkipFile, SourceFile, discover, load_document
@@ -30,6 +31,23 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+class _Bar:
+    """A tqdm bar (terminal) and an optional callback (UI) advanced together."""
+
+    def __init__(self, bar: Any, total: int,
+                 callback: Callable[[int, int, str], None] | None) -> None:
+        self.bar, self.total, self.callback, self.done = bar, total, callback, 0
+
+    def update(self, n: int, source: str) -> None:
+        self.done += n
+        self.bar.update(n)
+        if self.callback:
+            self.callback(self.done, self.total, source)
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 @dataclass
@@ -58,8 +76,11 @@ class Ingestor:
         self.max_bytes = max_bytes
         self.embed_batch = embed_batch
         self.token_limit = token_limit
+        self._on_progress: Callable[[int, int, str], None] | None = None
 
-    def run(self, paths: Iterable[str | Path], *, progress: bool = False) -> IngestReport:
+    def run(self, paths: Iterable[str | Path], *, progress: bool = False,
+            on_progress: Callable[[int, int, str], None] | None = None) -> IngestReport:
+        """``on_progress(done, total, source)`` is called as each file to embed is handled."""
         started = time.perf_counter()
         files, skipped, folders = discover(paths)
         reports: list[FileReport] = [
@@ -87,6 +108,7 @@ class Ingestor:
             else:
                 todo.append((file, "updated"))
 
+        self._on_progress = on_progress
         embedded = self._embed_and_store(todo, reports, progress=progress)
         reports.extend(self._remove_vanished(known, files, folders))
         return IngestReport(
@@ -102,8 +124,9 @@ class Ingestor:
     ) -> int:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(todo), unit="file", desc="ingesting", disable=not progress or not todo,
-                   leave=False)
+        bar = _Bar(tqdm(total=len(todo), unit="file", desc="ingesting",
+                        disable=not progress or not todo, leave=False),
+                   len(todo), self._on_progress)
         pending: list[_Pending] = []
         embedded = 0
         try:
@@ -113,13 +136,13 @@ class Ingestor:
                 except SkipFile as exc:
                     reports.append(FileReport(file.source, str(file.path), "skipped",
                                               reason=str(exc)))
-                    bar.update(1)
+                    bar.update(1, file.source)
                     continue
                 chunks = self.chunker.split(doc.text)
                 if not chunks:
                     reports.append(FileReport(file.source, str(file.path), "skipped",
                                               reason="no text to index"))
-                    bar.update(1)
+                    bar.update(1, file.source)
                     continue
                 pending.append(_Pending(doc, chunks, status))
                 if sum(len(p.chunks) for p in pending) >= self.embed_batch:
@@ -130,7 +153,7 @@ class Ingestor:
             bar.close()
         return embedded
 
-    def _flush(self, pending: list[_Pending], reports: list[FileReport], bar: object) -> int:
+    def _flush(self, pending: list[_Pending], reports: list[FileReport], bar: _Bar) -> int:
         if not pending:
             return 0
         texts = [c.text for p in pending for c in p.chunks]
@@ -141,6 +164,7 @@ class Ingestor:
             for p in pending:
                 reports.append(FileReport(p.doc.file.source, str(p.doc.file.path), "failed",
                                           reason=f"embedding failed: {exc}"))
+                bar.update(1, p.doc.file.source)
             return 0
         offset = 0
         for p in pending:
@@ -155,7 +179,7 @@ class Ingestor:
             except StoreError as exc:
                 reports.append(FileReport(file.source, str(file.path), "failed",
                                           reason=f"could not be stored: {exc}"))
-            bar.update(1)  # type: ignore[attr-defined]
+            bar.update(1, file.source)
         return len(texts)
 
     def _check_window(self, texts: Sequence[str]) -> None:

@@ -72,14 +72,28 @@ class Settings(BaseSettings):
     llm_fallback: bool = Field(
         True, description="Answer extractively (with a note) when the LLM endpoint fails."
     )
+    # web app
+    upload_dir: Path = Field(Path("uploads"), description="Folder uploaded articles are kept in.")
+    max_upload_mb: float = Field(5.0, gt=0, description="Largest accepted upload.")
+    auth: str | None = Field(None, description="`user:password` to require a login in the UI.")
+    host: str = Field("127.0.0.1", description="Address the web app listens on.")
+    port: int = Field(7860, ge=1, le=65535, description="Port of the web app.")
     prompts_dir: str | None = Field(
         None, description="Folder of prompt templates overriding the bundled prompts/."
     )
 
-    @field_validator("chroma_url", "llm_base_url", "llm_api_key", "embed_base_url", mode="before")
+    @field_validator("chroma_url", "llm_base_url", "llm_api_key", "embed_base_url", "auth",
+                     mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("auth")
+    @classmethod
+    def _auth_pair(cls, value: str | None) -> str | None:
+        if value is not None and (":" not in value or not value.split(":", 1)[0]):
+            raise ValueError("expected user:password")
+        return value
 
     @property
     def api_key(self) -> str | None:

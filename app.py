@@ -1,0 +1,168 @@
+"""The web chat: `python app.py` (or `qa serve`), then open http://127.0.0.1:7860.
+
+Thin by design: it lays out Gradio components around an `Assistant` and wires them to the
+handlers in `qa/web.py`, which hold everything the page does.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from typing import Any
+
+CSS = """
+#chat .cite { font-weight: 600; text-decoration: none; padding: 0 1px; border-radius: 3px;
+  background: rgba(37, 99, 235, .10); cursor: pointer; }
+#chat .abstain { display: inline-block; font-size: .8em; font-weight: 600; padding: 1px 8px;
+  margin-right: 6px; border-radius: 9px; background: #fde68a; color: #78350f; }
+#chat .cited-files, #chat .note { font-size: .82em; opacity: .75; }
+#chat .error { color: #b91c1c; }
+#sources { max-height: 640px; overflow-y: auto; }
+#sources .turn { margin-bottom: 14px; }
+#sources .question { font-weight: 600; margin: 4px 0 6px; }
+#sources details { border: 1px solid var(--border-color-primary); border-radius: 8px;
+  margin: 6px 0; padding: 6px 10px; background: var(--background-fill-secondary); }
+#sources details.active { outline: 2px solid #2563eb; }
+#sources summary { cursor: pointer; }
+#sources .file { font-size: .8em; opacity: .7; margin-left: 4px; }
+#sources .passage { white-space: pre-wrap; font-size: .9em; line-height: 1.45; margin-top: 6px; }
+#sources mark.quote { background: #fde047; color: inherit; padding: 1px 0; }
+#sources .label { font-size: .85em; opacity: .7; margin-top: 8px; }
+"""
+
+# A click on [n] in the chat opens that citation in the sources panel instead of navigating.
+HEAD = """
+<script>
+document.addEventListener("click", function (event) {
+  const link = event.target.closest && event.target.closest('a[href^="#cite-"]');
+  if (!link) return;
+  event.preventDefault();
+  event.stopPropagation();
+  const target = document.getElementById(link.getAttribute("href").slice(1));
+  if (!target) return;
+  document.querySelectorAll("#sources details.active").forEach(d => d.classList.remove("active"));
+  target.open = true;
+  target.classList.add("active");
+  target.scrollIntoView({behavior: "smooth", block: "center"});
+}, true);
+</script>
+"""
+
+
+def build(assistant: Any) -> Any:
+    """The page around ``assistant`` (a ``qa.Assistant``)."""
+    import gradio as gr
+
+    from qa.web import EXAMPLES, Handlers, render_sources
+
+    h = Handlers(assistant)
+    settings = assistant.settings
+
+    def progress_to(progress: Any) -> Any:
+        return lambda done, total, source: progress((done, total), desc=f"indexing {source}")
+
+    def startup(progress: Any = gr.Progress()) -> str:  # noqa: B008 - Gradio's idiom
+        return h.startup(progress_to(progress))
+
+    def upload(paths: Any, progress: Any = gr.Progress()) -> Any:  # noqa: B008
+        rows, message = h.upload(paths, progress_to(progress))
+        return rows, message, gr.update(choices=h.sources()), h.status(), None
+
+    def remove(source: str | None) -> Any:
+        rows, message = h.remove(source)
+        return rows, message, gr.update(choices=h.sources(), value=None), h.status()
+
+    def reindex(progress: Any = gr.Progress()) -> Any:  # noqa: B008
+        rows, message = h.reindex(progress_to(progress))
+        return rows, message, gr.update(choices=h.sources()), h.status()
+
+    with gr.Blocks(title="Ask the articles") as demo:
+        gr.Markdown("## Ask the articles\nEvery claim links to the file and passage it comes "
+                    "from; when the articles don't answer, the assistant says so.")
+        status = gr.Markdown("Starting…", elem_id="status")
+        turns = gr.State([])
+        with gr.Tab("Chat"), gr.Row():
+            with gr.Column(scale=3):
+                chat = gr.Chatbot(elem_id="chat", height=520, show_label=False,
+                                  sanitize_html=False, render_markdown=True,
+                                      buttons=["copy", "copy_all"],
+                                  placeholder="Ask a question about the articles.")
+                with gr.Row():
+                    box = gr.Textbox(placeholder="Ask a question about the articles…",
+                                     show_label=False, scale=6, elem_id="question",
+                                     autofocus=True)
+                    ask = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+                gr.Examples(EXAMPLES, inputs=box, label="Try")
+                clear = gr.Button("Clear chat", size="sm", elem_id="clear")
+            with gr.Column(scale=2):
+                gr.Markdown("### Sources")
+                sources = gr.HTML(render_sources([]), elem_id="sources")
+        with gr.Tab("Library"):
+            table = gr.Dataframe(headers=["file", "title", "passages", "status"],
+                                 interactive=False, elem_id="library", wrap=True)
+            files = gr.File(label="Upload .txt, .md or .html articles", file_count="multiple",
+                            file_types=[".txt", ".md", ".html", ".htm"], elem_id="upload")
+            library_message = gr.Markdown(elem_id="library-message")
+            with gr.Row():
+                pick = gr.Dropdown(label="File", choices=h.sources(), scale=3)
+                remove_button = gr.Button("Remove from index", scale=1)
+                reindex_button = gr.Button("Re-index all", scale=1)
+        with gr.Tab("Settings"):
+            mode = gr.Radio(h.modes(), value=assistant.mode, label="Answer mode",
+                            info="llm needs QA_LLM_BASE_URL or OPENAI_API_KEY in the environment")
+            gr.Textbox(value=settings.llm_model if settings.llm_configured else "(none)",
+                       label="LLM model", interactive=False)
+            top_k = gr.Slider(1, 10, value=settings.top_k, step=1,
+                              label="Passages per answer (top-k)")
+            gr.Markdown("Endpoints and keys are read from the environment only.")
+
+        outputs = [chat, turns, sources, box]
+        ask.click(h.respond, [box, chat, turns, mode, top_k], outputs)
+        box.submit(h.respond, [box, chat, turns, mode, top_k], outputs)
+        clear.click(h.clear, None, [chat, turns, sources])
+        files.upload(upload, files, [table, library_message, pick, status, files])
+        remove_button.click(remove, pick, [table, library_message, pick, status])
+        reindex_button.click(reindex, None, [table, library_message, pick, status])
+        demo.load(startup, None, status).then(
+            lambda: (h.sources_table(), gr.update(choices=h.sources())), None, [table, pick])
+    return demo
+
+
+def theme() -> Any:
+    """Soft, with system fonts: the page loads nothing from outside this machine."""
+    import gradio as gr
+
+    return gr.themes.Soft(font=["ui-sans-serif", "system-ui", "sans-serif"],
+                          font_mono=["ui-monospace", "monospace"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from qa import Assistant, QAError, load_settings
+
+    parser = argparse.ArgumentParser(description="The web chat over your articles.")
+    parser.add_argument("--host", help="address to listen on (QA_HOST, default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (QA_PORT, default 7860)")
+    parser.add_argument("--share", action="store_true", help="ask Gradio for a public link")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        assistant = Assistant(settings)
+    except QAError as exc:
+        print(f"error: {exc}")
+        return 2
+    auth = tuple(settings.auth.split(":", 1)) if settings.auth else None
+    build(assistant).queue(default_concurrency_limit=4).launch(
+        server_name=args.host or settings.host, server_port=args.port or settings.port,
+        share=args.share, auth=auth, max_file_size=int(settings.max_upload_mb * 1_000_000),
+        theme=theme(), css=CSS, head=HEAD, show_error=False,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

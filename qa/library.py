@@ -1,0 +1,73 @@
+"""The document library behind the UI: safe uploads and removals."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from qa.documents import SUPPORTED_EXTENSIONS
+from qa.errors import IngestError
+from qa.types import FileReport
+from vectorstore import ChromaStore, FileRecord
+
+log = logging.getLogger(__name__)
+
+UPLOAD_EXTENSIONS = frozenset({".txt", ".md", ".markdown", ".html", ".htm"}) & SUPPORTED_EXTENSIONS
+
+
+def safe_name(name: str) -> str:
+    """A plain file name: no folders, no leading dots, only letters, digits, ``._-``."""
+    base = Path(name.replace("\\\\", "/")).name
+    stem, suffix = Path(base).stem, Path(base).suffix.lower()
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._-")[:80] or "upload"
+    return f"{stem}{suffix}"
+
+
+def save_uploads(uploads: Iterable[tuple[str, bytes]], folder: Path, max_bytes: int) -> list[Path]:
+    """Write each upload into ``folder`` under a safe, unique name; refuse bad ones by name."""
+    items = list(uploads)
+    problems = []
+    for name, data in items:
+        suffix = Path(name).suffix.lower()
+        if suffix not in UPLOAD_EXTENSIONS:
+            problems.append(f"{Path(name).name}: only {', '.join(sorted(UPLOAD_EXTENSIONS))} "
+                            "files can be uploaded")
+        elif len(data) > max_bytes:
+            problems.append(f"{Path(name).name}: {len(data) / 1e6:.1f} MB is over the "
+                            f"{max_bytes / 1e6:.0f} MB upload cap")
+        elif not data.strip():
+            problems.append(f"{Path(name).name}: the file is empty")
+    if problems:
+        raise IngestError("upload refused: " + "; ".join(problems))
+    folder.mkdir(parents=True, exist_ok=True)
+    root = folder.resolve()
+    saved = []
+    for name, data in items:
+        target = (root / safe_name(name)).resolve()
+        if target.parent != root:  # defence in depth: never outside the upload folder
+            raise IngestError(f"upload refused: {name}: bad file name")
+        if target.exists() and target.read_bytes() != data:
+            digest = hashlib.sha256(data).hexdigest()[:8]
+            target = target.with_name(f"{target.stem}-{digest}{target.suffix}")
+        target.write_bytes(data)
+        saved.append(target)
+        log.info("saved upload %s (%d bytes)", target.name, len(data))
+    return saved
+
+
+def remove_file(store: ChromaStore, records: Sequence[FileRecord], source: str,
+                upload_dir: Path) -> FileReport:
+    matches = [r for r in records if source in (r.source, r.key)]
+    if not matches:
+        raise IngestError(f"no such file in the index: {source}")
+    if len(matches) > 1:
+        raise IngestError(f"{source} names several files; give the full path")
+    record = matches[0]
+    removed = store.remove_file(record.key)
+    path = Path(record.key)
+    if path.is_file() and path.resolve().parent == upload_dir.resolve():
+        path.unlink()
+    return FileReport(record.source, record.key, "removed", removed)

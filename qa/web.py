@@ -1,0 +1,249 @@
+"""What the web chat shows, and its event handlers. No Gradio import here: ``app.py`` wires these
+functions to components, and tests call them directly."""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from qa.assistant import Assistant
+from qa.errors import QAError
+from qa.types import Answer, Citation, IngestReport, Passage
+
+log = logging.getLogger(__name__)
+
+EXAMPLES = [
+    "How many Tor-M1 air defense systems did Iran receive?",
+    "When was the UN arms embargo on Iran lifted?",
+    "How much was the 2007 S-300 deal worth?",
+    "Where did Iran file its complaint against Rosoboronexport?",
+]
+
+Message = dict[str, str]
+Progress = Callable[[int, int, str], None]
+
+
+# -- rendering --------------------------------------------------------------------------------
+def _anchor(turn: int, n: int) -> str:
+    return f"cite-{turn}-{n}"
+
+
+def render_answer(answer: Answer, turn: int) -> str:
+    """The chat bubble: answer text with each ``[n]`` a link to its source in the panel."""
+    by_n = {c.n: c for c in answer.citations}
+
+    def link(m: re.Match[str]) -> str:
+        n = int(m.group(1))
+        c = by_n.get(n)
+        if c is None:
+            return m.group(0)
+        tip = html.escape(f"{c.source}: {' '.join(c.quote.split())}", quote=True)
+        return f'<a class="cite" href="#{_anchor(turn, n)}" title="{tip}">[{n}]</a>'
+
+    body = re.sub(r"\[(\d+)\]", link, html.escape(answer.text, quote=False))
+    parts = []
+    if not answer.answered:
+        parts.append('<span class="abstain">Not in the articles</span> ')
+    parts.append(body)
+    if answer.citations:
+        files = ", ".join(f"[{c.n}] {html.escape(c.source)}" for c in answer.citations)
+        parts.append(f'\n\n<span class="cited-files">Sources: {files}</span>')
+    for note in answer.notes:
+        parts.append(f'\n\n<span class="note">Note: {html.escape(note)}</span>')
+    if answer.mode == "llm" and answer.model:
+        parts.append(f'\n\n<span class="note">Answered by {html.escape(answer.model)}</span>')
+    return "".join(parts)
+
+
+def _passage_for(c: Citation, passages: Sequence[Passage]) -> Passage | None:
+    for p in passages:
+        if p.path == c.path and p.start <= c.start and c.end <= p.end:
+            return p
+    return None
+
+
+def _highlighted(p: Passage, c: Citation | None) -> str:
+    """The passage text with the cited quote marked."""
+    text = p.text
+    if c is None:
+        return html.escape(text)
+    if p.spans:
+        from qa.documents import text_range
+
+        local = text_range(p.spans, c.start, c.end)
+    else:
+        local = (c.start - p.start, c.end - p.start)
+    a, b = local if local else (-1, -1)
+    if not (0 <= a < b <= len(text)):
+        return html.escape(text)
+    return (html.escape(text[:a]) + '<mark class="quote">' + html.escape(text[a:b])
+            + "</mark>" + html.escape(text[b:]))
+
+
+def render_sources(turns: Sequence[Answer]) -> str:
+    """The sources panel: for each answer (latest first), its citations with the quote
+    highlighted in its passage, then the retrieved passages it did not cite."""
+    if not turns:
+        return ('<div class="sources-empty">Sources appear here. Click a citation such as '
+                "[1] in an answer to open its passage.</div>")
+    blocks = []
+    for turn in range(len(turns) - 1, -1, -1):
+        answer = turns[turn]
+        latest = turn == len(turns) - 1
+        items = []
+        cited_ids = set()
+        for c in answer.citations:
+            p = _passage_for(c, answer.passages)
+            if p is not None:
+                cited_ids.add(p.id)
+            body = _highlighted(p, c) if p else f'<mark class="quote">{html.escape(c.quote)}</mark>'
+            items.append(
+                f'<details class="source" id="{_anchor(turn, c.n)}"{" open" if latest else ""}>'
+                f"<summary><b>[{c.n}]</b> {html.escape(c.title)} "
+                f'<span class="file">{html.escape(c.source)} · chars {c.start}–{c.end}</span>'
+                f'</summary><div class="passage">{body}</div></details>')
+        others = [p for p in answer.passages if p.id not in cited_ids]
+        if others:
+            rest = "".join(
+                f'<details class="retrieved"><summary>{html.escape(p.title)} '
+                f'<span class="file">{html.escape(p.source)} · score {p.score:.4f}</span>'
+                f'</summary><div class="passage">{html.escape(p.text)}</div></details>'
+                for p in others)
+            items.append(f'<div class="uncited"><div class="label">Retrieved, not cited '
+                         f"({len(others)})</div>{rest}</div>")
+        head = html.escape(answer.question)
+        blocks.append(f'<section class="turn"><div class="question">Q{turn + 1}: {head}</div>'
+                      f'{"".join(items)}</section>')
+    return "".join(blocks)
+
+
+def library_rows(assistant: Assistant) -> list[list[Any]]:
+    rows = []
+    for r in assistant.files():
+        status = "indexed" if Path(r.key).is_file() else "missing on disk"
+        rows.append([r.source, r.title, r.chunks, status])
+    return rows
+
+
+def report_text(report: IngestReport) -> str:
+    lines = [f"**{report.summary()}**"]
+    for f in report.files:
+        detail = f" — {f.reason}" if f.reason else (f" — {f.chunks} chunks" if f.chunks else "")
+        lines.append(f"- {f.status}: `{f.source}`{detail}")
+    return "\n".join(lines)
+
+
+def _with_reply(chat: list[Message], content: str) -> list[Message]:
+    """A new message list: ``chat`` plus the assistant's reply (each yield is its own list)."""
+    return [*chat, {"role": "assistant", "content": content}]
+
+
+def _error(message: str) -> str:
+    return f'<span class="error">⚠️ {html.escape(message)}</span>'
+
+
+# -- handlers ---------------------------------------------------------------------------------
+@dataclass
+class ChatSettings:
+    mode: str
+    top_k: int
+
+
+class Handlers:
+    """Every event of the web app. Per-session state (the answers so far) is passed in and
+    returned, never kept here: one ``Handlers`` serves all sessions."""
+
+    def __init__(self, assistant: Assistant) -> None:
+        self.assistant = assistant
+
+    def modes(self) -> list[str]:
+        return ["extractive", "llm"] if self.assistant.settings.llm_configured else ["extractive"]
+
+    def status(self) -> str:
+        a = self.assistant
+        files = len(a.files())
+        model = a.settings.llm_model if a.settings.llm_configured else "none configured"
+        return (f"**{files} articles**, {a.count()} passages indexed · default mode "
+                f"**{a.mode}** · LLM: {model} · embeddings: {a.embedder.name}")
+
+    def startup(self, progress: Progress | None = None) -> str:
+        """Index the corpus on first start (with progress), then describe the index."""
+        try:
+            report = self.assistant.ensure_ingested(on_progress=progress)
+        except QAError as exc:
+            return f"⚠️ {exc}"
+        prefix = f"Indexed the bundled articles: {report.summary()}. " if report else ""
+        return prefix + self.status()
+
+    def respond(self, message: str, chat: list[Message], turns: list[Answer], mode: str,
+                top_k: int) -> Iterator[tuple[list[Message], list[Answer], str, str]]:
+        """Streams ``(chat, turns, sources_html, textbox)`` as the answer arrives."""
+        question = (message or "").strip()
+        if not question:
+            yield chat, turns, render_sources(turns), ""
+            return
+        chat = [*chat, {"role": "user", "content": question}]
+        sources = render_sources(turns)
+        yield _with_reply(chat, "…"), turns, sources, ""
+        chosen = mode if mode in self.modes() else "extractive"
+        text = ""
+        try:
+            for piece in self.assistant.stream(question, turns, mode=chosen,  # type: ignore[arg-type]
+                                               top_k=int(top_k)):
+                if isinstance(piece, Answer):
+                    turns = [*turns, piece]
+                    yield (_with_reply(chat, render_answer(piece, len(turns) - 1)), turns,
+                           render_sources(turns), "")
+                    return
+                text += piece
+                yield _with_reply(chat, html.escape(text, quote=False)), turns, sources, ""
+        except QAError as exc:
+            yield _with_reply(chat, _error(str(exc))), turns, sources, ""
+        except Exception as exc:  # never a traceback in the chat
+            log.exception("unexpected error answering %r", question)
+            yield _with_reply(chat, _error(f"Unexpected error: {exc}")), turns, sources, ""
+
+    def clear(self) -> tuple[list[Message], list[Answer], str]:
+        return [], [], render_sources([])
+
+    def upload(self, paths: Sequence[str] | None,
+               progress: Progress | None = None) -> tuple[list[list[Any]], str]:
+        if not paths:
+            return library_rows(self.assistant), "Choose .txt, .md or .html files to upload."
+        try:
+            uploads = [(Path(p).name, Path(p).read_bytes()) for p in paths]
+            report = self.assistant.add_files(uploads, on_progress=progress)
+            message = report_text(report)
+        except QAError as exc:
+            message = f"⚠️ {exc}"
+        except OSError as exc:
+            message = f"⚠️ cannot read the upload: {exc.strerror or exc}"
+        return library_rows(self.assistant), message
+
+    def remove(self, source: str | None) -> tuple[list[list[Any]], str]:
+        if not source:
+            return library_rows(self.assistant), "Pick a file to remove."
+        try:
+            report = self.assistant.remove(source)
+            message = f"Removed `{report.source}` ({report.chunks} passages)."
+        except QAError as exc:
+            message = f"⚠️ {exc}"
+        return library_rows(self.assistant), message
+
+    def reindex(self, progress: Progress | None = None) -> tuple[list[list[Any]], str]:
+        try:
+            message = report_text(self.assistant.reindex(on_progress=progress))
+        except QAError as exc:
+            message = f"⚠️ {exc}"
+        return library_rows(self.assistant), message
+
+    def sources_table(self) -> list[list[Any]]:
+        return library_rows(self.assistant)
+
+    def sources(self) -> list[str]:
+        return [r.source for r in self.assistant.files()]

@@ -1,0 +1,155 @@
+"""The web app in a real headless Chromium (Debian's package) driven by Playwright.
+Screenshots go to test-artifacts/screenshots/."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import free_port
+
+pytestmark = [pytest.mark.browser, pytest.mark.real, pytest.mark.slow]
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from qa.settings import BUNDLED_ARTICLES
+
+    work = tmp_path_factory.mktemp("app")
+    corpus = work / "articles"
+    shutil.copytree(BUNDLED_ARTICLES, corpus)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QA_", "OPENAI_"))}
+    env.update(QA_INDEX_DIR=str(work / "index"), QA_CORPUS_DIR=str(corpus),
+               QA_UPLOAD_DIR=str(work / "uploads"), GRADIO_ANALYTICS_ENABLED="False",
+               HF_HUB_OFFLINE="1")
+    log = open(work / "app.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port)],
+                            cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"app.py exited: {(work / 'app.log').read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("app.py did not serve in 120 s")
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+    assert "Traceback" not in (work / "app.log").read_text()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is missing: apt-get install chromium chromium-driver "
+                    "(bin/setup --test does it when run as root)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def _open(browser, url: str):  # type: ignore[no-untyped-def]
+    page = browser.new_context(viewport={"width": 1400, "height": 950}).new_page()
+    page.goto(url)
+    page.wait_for_selector("#question textarea", timeout=60_000)
+    page.wait_for_function(
+        "document.querySelector('#status')?.innerText.includes('passages indexed')",
+        timeout=120_000)
+    return page
+
+
+def _ask(page, question: str) -> None:  # type: ignore[no-untyped-def]
+    before = page.locator("#chat .message").count()
+    page.fill("#question textarea", question)
+    page.click("#ask")
+    page.wait_for_function(
+        "(() => { const m = document.querySelectorAll('#chat .message');"
+        f" return m.length >= {before + 2} && m[m.length - 1].innerText.includes({question!r})"
+        " === false && !m[m.length - 1].innerText.trim().endsWith('…'); })()",
+        timeout=60_000)
+    page.wait_for_timeout(300)
+
+
+def test_ask_stream_click_citation(browser, app_url: str, artifacts: Path) -> None:  # type: ignore[no-untyped-def]
+    shots = artifacts / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    page = _open(browser, app_url)
+    _ask(page, "How many Tor-M1 systems did Iran receive?")
+    page.wait_for_selector("#chat a.cite", timeout=60_000)
+    reply = page.locator("#chat .message").last.inner_text()
+    assert "29" in reply
+    page.screenshot(path=str(shots / "chat.png"))
+    page.locator("#chat a.cite").first.click()
+    active = page.locator("#sources details.active")
+    active.wait_for(timeout=10_000)
+    assert active.get_attribute("id") == "cite-0-1"
+    mark = active.locator("mark.quote")
+    assert mark.is_visible()
+    assert "29 Russian-made Tor-M1" in mark.inner_text()
+    assert page.url.rstrip("/") == app_url.rstrip("/")  # the click did not navigate away
+    page.screenshot(path=str(shots / "source-opened.png"))
+    _ask(page, "How many S-400 systems did Russia deliver to Iran?")
+    page.locator("#chat .abstain").last.wait_for(timeout=30_000)
+    assert "don't say" in page.locator("#chat .message").last.inner_text()
+    page.screenshot(path=str(shots / "not-in-articles.png"))
+    page.context.close()
+
+
+def test_upload_makes_an_article_answerable(browser, app_url: str, artifacts: Path,  # type: ignore[no-untyped-def]
+                                            tmp_path: Path) -> None:
+    article = tmp_path / "kazakhstan-fighters.txt"
+    article.write_text("Kazakhstan buys Russian fighters\n\nKazakhstan bought 12 Su-30SM "
+                       "fighters from Russia in March 2015, the defence ministry said.\n")
+    page = _open(browser, app_url)
+    page.get_by_role("tab", name="Library").click()
+    page.set_input_files("#upload input[type=file]", str(article))
+    page.wait_for_function(
+        "document.querySelector('#library-message')?.innerText.includes('added')",
+        timeout=60_000)
+    assert "kazakhstan-fighters.txt" in page.locator("#library").inner_text()
+    page.screenshot(path=str(artifacts / "screenshots" / "library.png"))
+    page.get_by_role("tab", name="Chat").click()
+    _ask(page, "How many Su-30SM fighters did Kazakhstan buy?")
+    reply = page.locator("#chat .message").last.inner_text()
+    assert "12" in reply and "kazakhstan-fighters.txt" in reply
+    page.context.close()
+
+
+def test_two_sessions_do_not_share_history(browser, app_url: str) -> None:  # type: ignore[no-untyped-def]
+    first, second = _open(browser, app_url), _open(browser, app_url)
+    _ask(first, "When was the UN arms embargo on Iran lifted?")
+    _ask(second, "Where did Iran file its complaint against Rosoboronexport?")
+    one, two = first.locator("#chat").inner_text(), second.locator("#chat").inner_text()
+    assert "embargo" in one and "Rosoboronexport" not in one
+    assert "Rosoboronexport" in two and "embargo" not in two
+    assert "Q1: Where did Iran" in second.locator("#sources").inner_text()
+    assert "Where did Iran" not in first.locator("#sources").inner_text()
+    first.context.close()
+    second.context.close()
