@@ -31,6 +31,7 @@ CSS = """
 #sources .passage { white-space: pre-wrap; font-size: .9em; line-height: 1.45; margin-top: 6px; }
 #sources mark.quote { background: #fde047; color: inherit; padding: 1px 0; }
 #sources .label { font-size: .85em; opacity: .7; margin-top: 8px; }
+#sources .also { font-size: .82em; opacity: .8; margin-top: 4px; }
 """
 
 # A click on [n] in the chat opens that citation in the sources panel instead of navigating.
@@ -56,7 +57,7 @@ def build(assistant: Any) -> Any:
     """The page around ``assistant`` (a ``qa.Assistant``)."""
     import gradio as gr
 
-    from qa.web import EXAMPLES, Handlers, render_sources
+    from qa.web import EXAMPLES, LIBRARY_HEADERS, Handlers, render_sources
 
     h = Handlers(assistant)
     settings = assistant.settings
@@ -101,7 +102,7 @@ def build(assistant: Any) -> Any:
                 gr.Markdown("### Sources")
                 sources = gr.HTML(render_sources([]), elem_id="sources")
         with gr.Tab("Library"):
-            table = gr.Dataframe(headers=["file", "title", "passages", "status"],
+            table = gr.Dataframe(headers=LIBRARY_HEADERS,
                                  interactive=False, elem_id="library", wrap=True)
             files = gr.File(label="Upload .txt, .md or .html articles", file_count="multiple",
                             file_types=[".txt", ".md", ".html", ".htm"], elem_id="upload")

@@ -8,20 +8,23 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
 from qa.chunking import Chunker
 from qa.citations import citations_for
-from qa.documents import read_file_text
-from qa.errors import ConfigError, IndexUnavailable, LLMError, QAError
+from qa.documents import Document, read_file_text
+from qa.duplicates import copies
+from qa.errors import ConfigError, IndexUnavailable, IngestError, LLMError, QAError
 from qa.extractive import NOT_IN_ARTICLES, ExtractiveAnswerer, clean_for_display
 from qa.ingest import Ingestor
 from qa.llm import ChatModel
 from qa.llm_answer import LLMAnswerer
 from qa.question import QuestionAnalysis, analyse
-from qa.retrieval import HybridRetriever, Retrieval
+from qa.retrieval import Filters, HybridRetriever, Retrieval
 from qa.settings import Settings, load_settings
+from qa.text import sentence_spans
 from qa.types import Answer, Citation, FileReport, IngestReport, Passage
 from vectorstore import ChromaStore, Embedder, FileRecord, StoreError, make_embedder, open_client
 
@@ -129,6 +132,7 @@ class Assistant:
                     self.store, self.embedder, self.chunker,
                     max_bytes=int(self.settings.max_file_mb * 1_000_000),
                     embed_batch=max(self.settings.embed_batch_size * 8, 64),
+                    clean_clutter=self.settings.clean_clutter,
                 ).run(targets, progress=progress, on_progress=on_progress)
             except StoreError as exc:
                 raise IndexUnavailable(str(exc)) from exc
@@ -183,6 +187,25 @@ class Assistant:
         except Exception as exc:
             raise IndexUnavailable(f"cannot read the index: {exc}") from exc
 
+    def show(self, source: str) -> Document:
+        """A file's article text as it is indexed (clutter removed) with its metadata."""
+        from qa.documents import SkipFile, SourceFile, load_document
+
+        matches = [r for r in self.files() if source in (r.source, r.key)]
+        if matches:
+            record = matches[0]
+            file = SourceFile(Path(record.key), Path(record.root), record.source)
+        else:
+            path = Path(source).expanduser()
+            if not path.is_file():
+                raise IngestError(f"no such file in the index or on disk: {source}")
+            file = SourceFile(path.resolve(), path.resolve().parent, path.name)
+        try:
+            return load_document(file, int(self.settings.max_file_mb * 1_000_000),
+                                 clean_clutter=self.settings.clean_clutter)
+        except SkipFile as exc:
+            raise IngestError(f"{source}: {exc}") from exc
+
     def files(self) -> list[FileRecord]:
         """The ingested files, by source name."""
         try:
@@ -191,32 +214,40 @@ class Assistant:
             raise IndexUnavailable(f"cannot read the index: {exc}") from exc
 
     # -- retrieval -----------------------------------------------------------------------------
-    def retrieve(self, question: str, top_k: int | None = None) -> Retrieval:
+    def retrieve(self, question: str, top_k: int | None = None,
+                 filters: Filters | None = None) -> Retrieval:
         try:
-            return self.retriever.retrieve(question, top_k or self.settings.top_k)
+            return self.retriever.retrieve(question, top_k or self.settings.top_k, filters)
         except StoreError as exc:
             raise IndexUnavailable(str(exc)) from exc
 
     # -- answering -----------------------------------------------------------------------------
     def ask(self, question: str, history: History = None, *, mode: Mode | None = None,
-            top_k: int | None = None) -> Answer:
+            top_k: int | None = None, sources: Sequence[str] | None = None,
+            since: str | date | None = None, until: str | date | None = None) -> Answer:
         """Answer ``question`` from the articles. ``history``: earlier ``(question, answer)``
-        pairs or :class:`Answer` objects of this conversation."""
+        pairs or :class:`Answer` objects of this conversation. ``sources`` (file names or
+        paths), ``since`` and ``until`` (publication dates, inclusive) restrict what is read."""
         final: Answer | None = None
-        for item in self._run(question, history, mode=mode, top_k=top_k, streaming=False):
+        filters = make_filters(sources, since, until)
+        for item in self._run(question, history, mode=mode, top_k=top_k, streaming=False,
+                              filters=filters):
             if isinstance(item, Answer):
                 final = item
         assert final is not None
         return final
 
     def stream(self, question: str, history: History = None, *, mode: Mode | None = None,
-               top_k: int | None = None) -> Iterator[str | Answer]:
+               top_k: int | None = None, sources: Sequence[str] | None = None,
+               since: str | date | None = None, until: str | date | None = None,
+               ) -> Iterator[str | Answer]:
         """Yields pieces of answer text as they are ready, then the final :class:`Answer`
         (whose ``text`` is authoritative: it may differ from the pieces, e.g. on abstention)."""
-        yield from self._run(question, history, mode=mode, top_k=top_k, streaming=True)
+        yield from self._run(question, history, mode=mode, top_k=top_k, streaming=True,
+                             filters=make_filters(sources, since, until))
 
     def _run(self, question: str, history: History, *, mode: Mode | None, top_k: int | None,
-             streaming: bool) -> Iterator[str | Answer]:
+             streaming: bool, filters: Filters | None = None) -> Iterator[str | Answer]:
         question = " ".join(question.split())
         if not question:
             raise QAError("the question is empty")
@@ -227,7 +258,7 @@ class Assistant:
         query = question
         if turns and analysis.entities and not analyse(question).entities:
             query = f"{question} {' '.join(analysis.entities)}"
-        retrieval = self.retrieve(query, top_k)
+        retrieval = self.retrieve(query, top_k, filters)
         chosen = mode or self.mode
         notes: list[str] = []
         if chosen == "llm":
@@ -248,12 +279,27 @@ class Assistant:
     def _finish(self, answer: Answer, started: float, retrieval: Retrieval) -> Answer:
         timings = dict(retrieval.timings)
         timings.update(answer.timings)
+        citations = tuple(replace(c, also_in=self._copies_of(c)) for c in answer.citations)
         timings["total_ms"] = (time.perf_counter() - started) * 1000
         return Answer(
             question=answer.question, text=answer.text, answered=answer.answered,
-            mode=answer.mode, citations=answer.citations, passages=retrieval.passages,
+            mode=answer.mode, citations=citations, passages=retrieval.passages,
             timings=timings, model=answer.model, notes=answer.notes, support=answer.support,
         )
+
+    def _copies_of(self, citation: Citation) -> tuple[str, ...]:
+        """Other files carrying the cited passage almost word for word (wire copies)."""
+        try:
+            hits = self.retriever.keyword_search(citation.quote, 8)
+        except StoreError as exc:
+            log.warning("duplicate look-up failed: %s", exc)
+            return ()
+        candidates = [
+            (str(h.metadata.get("source", "")), h.text[a:b])
+            for h in hits if h.metadata.get("path") != citation.path
+            for a, b in sentence_spans(h.text)
+        ]
+        return tuple(copies(citation.quote, candidates))
 
     def _extract(self, question: str, analysis: QuestionAnalysis, retrieval: Retrieval,
                  notes: list[str]) -> Answer:
@@ -263,16 +309,14 @@ class Assistant:
         parts: list[str] = []
         citations: list[Citation] = []
         for group in found.groups:
-            markers = []
+            # the same statement in several files is cited once; the copies show as "also in"
             for cand in group:
                 citation = verify(cand.sentence.citation(len(citations) + 1),
                                   cand.sentence.passage, files)
-                if citation is None:
-                    continue
-                citations.append(citation)
-                markers.append(f"[{citation.n}]")
-            if markers:
-                parts.append(f"{clean_for_display(group[0].sentence.text)} {''.join(markers)}")
+                if citation is not None:
+                    citations.append(citation)
+                    parts.append(f"{clean_for_display(cand.sentence.text)} [{citation.n}]")
+                    break
         answered = bool(parts)
         if not answered and found.groups:
             notes.append("The supporting files changed since they were indexed: run qa ingest.")
@@ -334,47 +378,67 @@ class Assistant:
 
 
 class _FileCache:
-    """Reads each cited file once per answer."""
+    """Reads (and hashes) each cited file once per answer."""
 
     def __init__(self) -> None:
-        self._texts: dict[str, str | None] = {}
+        self._texts: dict[tuple[str, str], str | None] = {}
+        self._hashes: dict[str, str | None] = {}
 
-    def text(self, path: str) -> str | None:
-        if path not in self._texts:
+    def text(self, path: str, encoding: str = "utf-8") -> str | None:
+        key = (path, encoding)
+        if key not in self._texts:
             try:
-                self._texts[path] = read_file_text(Path(path))
-            except (OSError, UnicodeDecodeError):
-                self._texts[path] = None
-        return self._texts[path]
+                self._texts[key] = read_file_text(Path(path), encoding)
+            except (OSError, LookupError):
+                self._texts[key] = None
+        return self._texts[key]
 
     def sha256(self, path: str) -> str | None:
-        try:
-            return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-        except OSError:
-            return None
+        if path not in self._hashes:
+            try:
+                self._hashes[path] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+            except OSError:
+                self._hashes[path] = None
+        return self._hashes[path]
 
 
 def verify(citation: Citation, passage: Passage, files: _FileCache) -> Citation | None:
-    """The citation, checked against the file as it is now: ``open(path).read()[start:end] ==
-    quote``. Plain text moved by an edit is found again; a quote no longer in the file, or an
-    HTML file changed since indexing, drops the citation (logged)."""
-    text = files.text(citation.path)
+    """The citation, checked against the file as it is now, so that
+    ``open(path, encoding=citation.encoding).read()[start:end] == quote``. If the file changed
+    since indexing, a quote still in it is found again; one no longer there drops the citation
+    (logged). For HTML the quote is the markup-bearing slice of the file."""
+    text = files.text(citation.path, citation.encoding)
     if text is None:
         log.warning("citation dropped: %s cannot be read", citation.path)
         return None
-    if passage.spans:  # HTML: the offsets point into the markup
-        if passage.sha256 and files.sha256(citation.path) != passage.sha256:
-            log.warning("citation dropped: %s changed since indexing", citation.source)
-            return None
-        return replace(citation, quote=text[citation.start : citation.end])
-    if text[citation.start : citation.end] == citation.quote:
-        return citation
+    unchanged = not passage.sha256 or files.sha256(citation.path) == passage.sha256
+    if unchanged:
+        quote = text[citation.start : citation.end]
+        if quote == citation.quote or (passage.spans and quote):
+            return replace(citation, quote=quote)
     where = text.find(citation.quote)
     if where >= 0:
         log.info("citation relocated in %s (file changed since indexing)", citation.source)
         return replace(citation, start=where, end=where + len(citation.quote))
     log.warning("citation dropped: quote no longer in %s; re-ingest it", citation.source)
     return None
+
+
+def _date_int(value: str | date | None, name: str) -> int:
+    if value is None or value == "":
+        return 0
+    if isinstance(value, date):
+        return int(value.strftime("%Y%m%d"))
+    try:
+        return int(date.fromisoformat(str(value)).strftime("%Y%m%d"))
+    except ValueError as exc:
+        raise QAError(f"{name} must be a date like 2020-10-18, not {value!r}") from exc
+
+
+def make_filters(sources: Sequence[str] | None, since: str | date | None,
+                 until: str | date | None) -> Filters | None:
+    filters = Filters(tuple(sources or ()), _date_int(since, "since"), _date_int(until, "until"))
+    return filters or None
 
 
 def open_assistant(**overrides: Any) -> Assistant:

@@ -43,11 +43,20 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="print the answer as JSON")
     ask.add_argument("--mode", choices=["extractive", "llm"], help="answer mode (QA_MODE)")
     ask.add_argument("--top-k", type=int, metavar="K", help="passages to use (QA_TOP_K)")
+    ask.add_argument("--source", action="append", metavar="FILE",
+                     help="only read this file (repeatable; name as `qa files` lists it)")
+    ask.add_argument("--since", metavar="YYYY-MM-DD", help="only articles published on or after")
+    ask.add_argument("--until", metavar="YYYY-MM-DD", help="only articles published on or before")
 
     chat = sub.add_parser("chat", parents=[common], help="multi-turn chat in the terminal")
     chat.add_argument("--mode", choices=["extractive", "llm"], help="answer mode (QA_MODE)")
 
     sub.add_parser("files", parents=[common], help="list the ingested files")
+
+    show = sub.add_parser("show", parents=[common],
+                          help="print a file's article text as indexed (clutter removed)")
+    show.add_argument("source", help="file name as `qa files` lists it, or a path")
+    show.add_argument("--clutter", action="store_true", help="also list the lines left out")
 
     serve = sub.add_parser("serve", help="start the web chat (same as `python app.py`)")
     serve.add_argument("--host", help="address to listen on (QA_HOST)")
@@ -94,7 +103,11 @@ def _ensure_index(assistant: Assistant, err: TextIO) -> None:
 def print_report(report: IngestReport, out: TextIO) -> None:
     width = max((len(f.source) for f in report.files), default=10)
     for f in report.files:
-        detail = f.reason or (f"{f.chunks} chunks" if f.chunks else "")
+        detail = f"{f.chunks} chunks" if f.chunks else ""
+        if f.kept_chars or f.dropped_chars:
+            detail += f", {f.kept_chars} chars kept, {f.dropped_chars} dropped as clutter"
+        if f.reason:
+            detail = f"{detail}; {f.reason}" if detail else f.reason
         print(f"  {f.status:<9} {f.source:<{width}}  {detail}", file=out)
     print(report.summary(), file=out)
 
@@ -104,7 +117,10 @@ def print_answer(answer: Answer, out: TextIO, *, streamed: bool = False) -> None
         print(answer.text, file=out)
     for c in answer.citations:
         quote = " ".join(c.quote.split())
-        print(f"  [{c.n}] {c.source} ({c.title}) chars {c.start}-{c.end}: \"{quote}\"", file=out)
+        about = ", ".join(x for x in (c.title, c.outlet, c.published) if x)
+        print(f"  [{c.n}] {c.source} ({about}) chars {c.start}-{c.end}: \"{quote}\"", file=out)
+        if c.also_in:
+            print(f"      also in: {', '.join(c.also_in)}", file=out)
     for note in answer.notes:
         print(f"  note: {note}", file=out)
 
@@ -126,7 +142,8 @@ def _ask_file(assistant: Assistant, path: str, args: argparse.Namespace, out: Te
                           f"({exc})") from exc
         try:
             record: dict[str, Any] = {"id": item.get("id"), **assistant.ask(
-                question, mode=args.mode, top_k=args.top_k).to_json()}
+                question, mode=args.mode, top_k=args.top_k, sources=args.source,
+                since=args.since, until=args.until).to_json()}
         except QAError as exc:
             failures += 1
             record = {"id": item.get("id"), "question": question, "error": str(exc)}
@@ -245,7 +262,26 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
             return 0 if report.ok else 1
         if args.command == "files":
             for record in assistant.files():
-                print(f"{record.source}\t{record.chunks} chunks\t{record.title}", file=out)
+                extra = record.extra
+                print(f"{record.source}\t{record.chunks} chunks\t{record.title}\t"
+                      f"{extra.get('outlet') or '-'}\t{extra.get('published') or 'date unknown'}",
+                      file=out)
+            return 0
+        if args.command == "show":
+            doc = assistant.show(args.source)
+            meta = doc.meta
+            print(f"# {doc.title}\n{doc.file.source} · outlet: {meta.outlet or 'unknown'} · "
+                  f"published: {meta.published or 'unknown'} · url: {meta.url or 'none'} · "
+                  f"{doc.kept_chars} chars kept, {doc.dropped_chars} dropped\n", file=out)
+            print(doc.text, file=out)
+            if args.clutter:
+                from qa.clutter import classify
+
+                raw = doc.file.path.read_text(encoding=doc.encoding, errors="replace")
+                print("\n# Left out as clutter", file=out)
+                for line in classify(raw):
+                    if not line.body:
+                        print(f"  - [{line.reason}] {line.text[:100]}", file=out)
             return 0
         _ensure_index(assistant, err)
         if args.command == "eval":
@@ -256,7 +292,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
             return _ask_file(assistant, args.questions, args, out)
         if not args.question:
             raise QAError("give a question, or --questions FILE.jsonl")
-        answer = assistant.ask(args.question, mode=args.mode, top_k=args.top_k)
+        answer = assistant.ask(args.question, mode=args.mode, top_k=args.top_k,
+                               sources=args.source, since=args.since, until=args.until)
         if args.json:
             print(json.dumps(answer.to_json(), indent=2, ensure_ascii=False), file=out)
         else:

@@ -13,18 +13,25 @@ import io
 import logging
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
+from qa import metadata
+from qa.clutter import Cleaned, clean, compose, from_lines
+from qa.clutter import Line as ClutterLine
 from qa.errors import IngestError
+from qa.metadata import Metadata
+from qa.office import EXTRACTED, NotReadable, extract_text
 
 log = logging.getLogger(__name__)
 
 TEXT_EXTENSIONS = frozenset({".txt", ".text"})
 MARKDOWN_EXTENSIONS = frozenset({".md", ".markdown"})
 HTML_EXTENSIONS = frozenset({".html", ".htm"})
-SUPPORTED_EXTENSIONS = TEXT_EXTENSIONS | MARKDOWN_EXTENSIONS | HTML_EXTENSIONS
+OFFICE_EXTENSIONS = frozenset(EXTRACTED)
+SUPPORTED_EXTENSIONS = TEXT_EXTENSIONS | MARKDOWN_EXTENSIONS | HTML_EXTENSIONS | OFFICE_EXTENSIONS
 
 Span = tuple[int, int, int]  # (offset in extracted text, offset in file text, length)
 
@@ -44,13 +51,19 @@ class SourceFile:
 
 @dataclass(frozen=True)
 class Document:
-    """A file's text as the pipeline sees it."""
+    """A file's article text as the pipeline sees it: clutter removed, every character mapped
+    back to the file text through ``spans`` (None: ``text`` is the file text itself)."""
 
     file: SourceFile
     text: str
     title: str
     sha256: str
-    spans: tuple[Span, ...] | None = None  # None: ``text`` is the file text itself
+    spans: tuple[Span, ...] | None = None
+    meta: Metadata = field(default_factory=Metadata)
+    kept_chars: int = 0
+    dropped_chars: int = 0
+    encoding: str = "utf-8"
+    replaced: int = 0  # undecodable bytes replaced by U+FFFD
 
     def file_range(self, start: int, end: int) -> tuple[int, int]:
         return file_range(self.spans, start, end)
@@ -106,14 +119,54 @@ def _consider(
     found.setdefault(resolved, SourceFile(path=resolved, root=root, source=source))
 
 
-def read_file_text(path: Path) -> str:
-    """The file's text exactly as ``open(path, encoding='utf-8').read()`` gives it."""
-    with open(path, encoding="utf-8") as fh:
+def read_file_text(path: Path, encoding: str = "utf-8") -> str:
+    """The text citations index into: ``open(path, encoding=encoding).read()`` (undecodable
+    bytes replaced, as at ingestion), or for ``encoding`` ``"pdf"``/``"docx"`` the extracted
+    text."""
+    if encoding in EXTRACTED.values():
+        try:
+            return extract_text(path, encoding)
+        except NotReadable as exc:
+            raise OSError(str(exc)) from exc
+    with open(path, encoding=encoding, errors="replace") as fh:
         return fh.read()
 
 
-def load_document(file: SourceFile, max_bytes: int) -> Document:
-    """Read and decode ``file``; raise :class:`SkipFile` with a reason when it can't be used."""
+def decode(data: bytes) -> tuple[str, str, int]:
+    """``(text, encoding, replaced)``: UTF-8 if it decodes, else the encoding charset-normalizer
+    detects; bytes that still don't decode become U+FFFD and are counted. Newlines are read as
+    ``open()`` reads them, so offsets match ``open(path, encoding=...).read()``."""
+    def read(encoding: str) -> str:
+        return io.TextIOWrapper(io.BytesIO(data), encoding=encoding, errors="strict").read()
+
+    try:
+        return read("utf-8"), "utf-8", 0
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    encoding = best.encoding if best is not None else "utf-8"
+    try:
+        return read(encoding), encoding, 0
+    except (UnicodeDecodeError, LookupError):
+        text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="replace").read()
+        return text, "utf-8", text.count("\ufffd")
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    sha256: str
+    encoding: str
+    replaced: int
+
+    def fields(self) -> dict[str, Any]:
+        return {"sha256": self.sha256, "encoding": self.encoding, "replaced": self.replaced}
+
+
+def load_document(file: SourceFile, max_bytes: int, *, clean_clutter: bool = True) -> Document:
+    """Read, decode and clean ``file``; raise :class:`SkipFile` with a reason when it can't be
+    used."""
     try:
         size = file.path.stat().st_size
         if size > max_bytes:
@@ -121,28 +174,102 @@ def load_document(file: SourceFile, max_bytes: int) -> Document:
         data = file.path.read_bytes()
     except OSError as exc:
         raise SkipFile(f"cannot be read: {exc.strerror or exc}") from exc
+    kind = EXTRACTED.get(file.path.suffix.lower())
+    if kind:
+        return _office_document(file, data, kind)
     if b"\x00" in data[:8192]:
         raise SkipFile("binary content (NUL bytes), not text")
-    try:
-        # universal newlines, as open() reads it, so offsets match open(path).read()
-        text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8").read()
-    except UnicodeDecodeError as exc:
-        raise SkipFile(f"not UTF-8 text (byte {exc.start})") from exc
+    text, encoding, replaced = decode(data)
     if not text.strip():
         raise SkipFile("empty")
-    sha = hashlib.sha256(data).hexdigest()
-    suffix = file.path.suffix.lower()
-    if suffix in HTML_EXTENSIONS:
-        extracted, spans, html_title = html_to_text(text)
-        if not extracted.strip():
-            raise SkipFile("no visible text in the HTML")
-        title = html_title or guess_title(extracted) or file.path.stem
-        return Document(file, extracted, title, sha, tuple(spans))
-    if suffix in MARKDOWN_EXTENSIONS:
+    if replaced and replaced > max(20, len(text) // 20):
+        raise SkipFile(f"not text: {replaced} undecodable bytes")
+    decoded = _Decoded(hashlib.sha256(data).hexdigest(), encoding, replaced)
+    if file.path.suffix.lower() in HTML_EXTENSIONS:
+        return _html_document(file, text, clean_clutter, decoded)
+    cleaned = clean(text) if clean_clutter else None
+    clutter = [ln.text for ln in cleaned.lines if not ln.body] if cleaned else []
+    meta = metadata.from_text(text, clutter)
+    if file.path.suffix.lower() in MARKDOWN_EXTENSIONS:
         heading = re.search(r"^#{1,2}\s+(.+?)\s*#*\s*$", text, re.M)
-        title = heading.group(1) if heading else guess_title(text) or file.path.stem
-        return Document(file, text, title, sha)
-    return Document(file, text, guess_title(text) or file.path.stem, sha)
+        title = heading.group(1) if heading else guess_title(text)
+    else:
+        title = _headline(cleaned) or guess_title(text)
+    title = title or file.path.stem
+    if cleaned is None or not cleaned.text.strip():
+        if cleaned is not None:
+            log.info("%s: every line looks like clutter; indexing it whole", file.source)
+        return Document(file, text, title, meta=meta, kept_chars=len(text.strip()),
+                        **decoded.fields())
+    return Document(file, cleaned.text, title, spans=cleaned.spans, meta=meta,
+                    kept_chars=cleaned.kept_chars, dropped_chars=cleaned.dropped_chars,
+                    **decoded.fields())
+
+
+def _office_document(file: SourceFile, data: bytes, kind: str) -> Document:
+    """PDF/DOCX: extracted text, no clutter removal (documents, not saved web pages)."""
+    try:
+        text = extract_text(file.path, kind)
+    except NotReadable as exc:
+        raise SkipFile(str(exc)) from exc
+    if not text.strip():
+        raise SkipFile(f"no text in the {kind.upper()} (scanned images need OCR)")
+    title = guess_title(text) or file.path.stem
+    return Document(file, text, title, hashlib.sha256(data).hexdigest(),
+                    meta=metadata.from_text(text, []), kept_chars=len(text), encoding=kind)
+
+
+def _headline(cleaned: Cleaned | None) -> str:
+    if cleaned is None:
+        return ""
+    return next((ln.text for ln in cleaned.lines if ln.body and ln.reason == "headline"), "")
+
+
+def _html_document(file: SourceFile, source: str, clean_clutter: bool,
+                   decoded: _Decoded) -> Document:
+    """Visible text with offsets (stdlib tokenizer); the article body chosen by trafilatura."""
+    extracted, spans, html_title = html_to_text(source)
+    if not extracted.strip():
+        raise SkipFile("no visible text in the HTML")
+    meta, meta_title = metadata.from_html(source)
+    title = meta_title or html_title or guess_title(extracted) or file.path.stem
+    total = len(extracted.strip())
+    if not clean_clutter:
+        return Document(file, extracted, title, spans=tuple(spans), meta=meta,
+                        kept_chars=total, **decoded.fields())
+    body = _trafilatura_body(source, extracted)
+    if body is None:  # trafilatura found no article: classify the lines instead
+        body = clean(extracted)
+    if not body.text.strip():
+        return Document(file, extracted, title, spans=tuple(spans), meta=meta,
+                        kept_chars=total, **decoded.fields())
+    return Document(file, body.text, title, spans=tuple(compose(body.spans, spans)), meta=meta,
+                    kept_chars=body.kept_chars, dropped_chars=body.dropped_chars,
+                    **decoded.fields())
+
+
+def _norm(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def _trafilatura_body(source: str, extracted: str) -> Cleaned | None:
+    """Lines of ``extracted`` that trafilatura's main-content extraction keeps."""
+    import trafilatura
+
+    main = trafilatura.extract(source, include_comments=False, include_tables=True)
+    if not main:
+        return None
+    keep = f" {_norm(main)} "
+    lines = []
+    for m in re.finditer(r"[^\n]+", extracted):
+        line = m.group().strip()
+        if not line:
+            continue
+        start = m.start() + (len(m.group()) - len(m.group().lstrip()))
+        norm = _norm(line)
+        lines.append(ClutterLine(start, start + len(line), line,
+                                 bool(norm) and f" {norm} " in keep, "trafilatura"))
+    return from_lines(extracted, lines)
 
 
 _LINK_LINE = re.compile(r"^\s*(\[[^\]]*\]\([^)]*\)\s*)+$")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from qa.documents import file_range
 from qa.question import AnswerType, QuestionAnalysis, mentions
-from qa.text import content_stems, sentence_spans, stem
+from qa.text import content_stems, is_headline, sentence_spans, stem
 from qa.types import Citation, Passage
 
 
@@ -38,8 +38,10 @@ class Sentence:
     def citation(self, n: int) -> Citation:
         """A citation of this sentence (for HTML the quote is re-cut from the file later)."""
         fs, fe = self.file_range()
-        return Citation(n=n, source=self.passage.source, path=self.passage.path,
-                        title=self.passage.title, quote=self.text, start=fs, end=fe)
+        p = self.passage
+        return Citation(n=n, source=p.source, path=p.path, title=p.title, quote=self.text,
+                        start=fs, end=fe, outlet=p.outlet, published=p.published, url=p.url,
+                        encoding=p.encoding)
 
 
 def split_sentences(passage: Passage, min_words: int = 4) -> list[Sentence]:
@@ -162,12 +164,6 @@ def has_answer_type(text: str, kind: AnswerType, q: QuestionAnalysis) -> bool:
                   and not _YEAR.fullmatch(m.group(1))]
         return _new(places, q)
     return True
-
-
-def is_headline(text: str) -> bool:
-    """Title Case Like A Headline: most words capitalised."""
-    ws = [w for w in re.findall(r"[A-Za-z][\w'’-]*", text) if len(w) > 3]
-    return len(ws) >= 3 and sum(w[0].isupper() for w in ws) / len(ws) >= 0.7
 
 
 def names_all(text: str, q: QuestionAnalysis) -> bool:

@@ -62,7 +62,7 @@ def clean_for_display(text: str) -> str:
 
 
 class ExtractiveAnswerer:
-    def __init__(self, embedder: Embedder, *, min_support: float = 0.45,
+    def __init__(self, embedder: Embedder, *, min_support: float = 0.5,
                  max_sentences: int = 2, window_penalty: float = 0.05) -> None:
         self.embedder = embedder
         self.min_support = min_support

@@ -69,6 +69,7 @@ class Ingestor:
         max_bytes: int = 20_000_000,
         embed_batch: int = 256,
         token_limit: int | None = 256,
+        clean_clutter: bool = True,
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -76,6 +77,7 @@ class Ingestor:
         self.max_bytes = max_bytes
         self.embed_batch = embed_batch
         self.token_limit = token_limit
+        self.clean_clutter = clean_clutter
         self._on_progress: Callable[[int, int, str], None] | None = None
 
     def run(self, paths: Iterable[str | Path], *, progress: bool = False,
@@ -101,10 +103,14 @@ class Ingestor:
                 unchanged = record.sha256 == file_sha256(file.path) and record.source == file.source
             except OSError as exc:
                 reports.append(FileReport(file.source, str(file.path), "skipped",
-                                          reason=f"cannot be read: {exc.strerror or exc}"))
+                                          reason=f"cannot be read: {exc.strerror or exc}",
+                                          problem=True))
                 continue
             if unchanged:
-                reports.append(FileReport(file.source, str(file.path), "unchanged", record.chunks))
+                reports.append(FileReport(
+                    file.source, str(file.path), "unchanged", record.chunks,
+                    kept_chars=int(record.extra.get("kept_chars", 0)),
+                    dropped_chars=int(record.extra.get("dropped_chars", 0))))
             else:
                 todo.append((file, "updated"))
 
@@ -132,10 +138,10 @@ class Ingestor:
         try:
             for file, status in todo:
                 try:
-                    doc = load_document(file, self.max_bytes)
+                    doc = load_document(file, self.max_bytes, clean_clutter=self.clean_clutter)
                 except SkipFile as exc:
                     reports.append(FileReport(file.source, str(file.path), "skipped",
-                                              reason=str(exc)))
+                                              reason=str(exc), problem=True))
                     bar.update(1, file.source)
                     continue
                 chunks = self.chunker.split(doc.text)
@@ -174,8 +180,13 @@ class Ingestor:
             try:
                 self.store.write_file(self._record(p.doc, len(p.chunks)),
                                       self._chunk_records(p.doc, p.chunks, vecs))
-                reports.append(FileReport(file.source, str(file.path), p.status,  # type: ignore[arg-type]
-                                          len(p.chunks)))
+                note = (f"decoded as {p.doc.encoding}" if p.doc.encoding != "utf-8" else "")
+                if p.doc.replaced:
+                    note = f"{p.doc.replaced} undecodable bytes replaced"
+                reports.append(FileReport(
+                    file.source, str(file.path), p.status, len(p.chunks),  # type: ignore[arg-type]
+                    reason=note, kept_chars=p.doc.kept_chars,
+                    dropped_chars=p.doc.dropped_chars))
             except StoreError as exc:
                 reports.append(FileReport(file.source, str(file.path), "failed",
                                           reason=f"could not be stored: {exc}"))
@@ -199,6 +210,9 @@ class Ingestor:
         return FileRecord(
             key=str(doc.file.path), source=doc.file.source, root=str(doc.file.root),
             sha256=doc.sha256, chunks=chunks, title=doc.title,
+            extra={"outlet": doc.meta.outlet, "published": doc.meta.published,
+                   "url": doc.meta.url, "encoding": doc.encoding,
+                   "kept_chars": doc.kept_chars, "dropped_chars": doc.dropped_chars},
         )
 
     @staticmethod
@@ -222,7 +236,9 @@ class Ingestor:
                 metadata={
                     "source": doc.file.source, "path": key, "root": str(doc.file.root),
                     "title": doc.title, "chunk_index": chunk.index, "start": start, "end": end,
-                    "spans": spans, "file_sha256": doc.sha256,
+                    "spans": spans, "file_sha256": doc.sha256, "encoding": doc.encoding,
+                    "outlet": doc.meta.outlet, "published": doc.meta.published,
+                    "published_int": doc.meta.published_int, "url": doc.meta.url,
                 },
             ))
         return out

@@ -19,6 +19,45 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class Filters:
+    """Restrict retrieval to some files and a publication-date range (YYYYMMDD integers; an
+    article whose date is unknown is left out when a range is given)."""
+
+    sources: tuple[str, ...] = ()
+    since: int = 0
+    until: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.sources or self.since or self.until)
+
+    def where(self) -> dict[str, Any] | None:
+        clauses: list[dict[str, Any]] = []
+        if self.sources:
+            clauses.append({"$or": [{"source": {"$in": list(self.sources)}},
+                                    {"path": {"$in": list(self.sources)}}]})
+        if self.since:
+            clauses.append({"published_int": {"$gte": self.since}})
+        if self.until:
+            clauses.append({"published_int": {"$lte": self.until}})
+        if self.since and not self.until:
+            clauses.append({"published_int": {"$gt": 0}})
+        if not clauses:
+            return None
+        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+    def accepts(self, meta: Mapping[str, Any]) -> bool:
+        if self.sources and meta.get("source") not in self.sources \
+                and meta.get("path") not in self.sources:
+            return False
+        published = int(meta.get("published_int", 0) or 0)
+        if (self.since or self.until) and not published:
+            return False
+        if self.since and published < self.since:
+            return False
+        return not (self.until and published > self.until)
+
+
+@dataclass(frozen=True)
 class Retrieval:
     """Passages for one query, best first, with the query's vector (reused by the answerer)."""
 
@@ -46,6 +85,10 @@ def passage_from_hit(hit: Hit, score: float, dense_rank: int | None = None,
         bm25_rank=bm25_rank,
         spans=spans,
         sha256=str(meta.get("file_sha256", "")),
+        outlet=str(meta.get("outlet", "")),
+        published=str(meta.get("published", "")),
+        url=str(meta.get("url", "")),
+        encoding=str(meta.get("encoding", "utf-8")),
     )
 
 
@@ -109,14 +152,20 @@ class HybridRetriever:
                          time.perf_counter() - started)
             return self._bm25, self._bm25_hits
 
-    def retrieve(self, query: str, top_k: int) -> Retrieval:
+    def keyword_search(self, text: str, n: int) -> list[Hit]:
+        """The ``n`` best BM25 chunks for ``text`` (for duplicate look-ups)."""
+        index, hits = self._keyword_index()
+        return [hits[cid] for cid, _ in index.search(text, n) if cid in hits]
+
+    def retrieve(self, query: str, top_k: int, filters: Filters | None = None) -> Retrieval:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         qvec = self.embedder.embed([query])[0]
         timings["embed_ms"] = (time.perf_counter() - t0) * 1000
 
         t1 = time.perf_counter()
-        dense = self.store.query(qvec, self.candidates) if self.use_dense else []
+        where = filters.where() if filters else None
+        dense = self.store.query(qvec, self.candidates, where) if self.use_dense else []
         timings["dense_ms"] = (time.perf_counter() - t1) * 1000
 
         t2 = time.perf_counter()
@@ -124,7 +173,12 @@ class HybridRetriever:
         hits: dict[str, Hit] = {h.id: h for h in dense}
         if self.use_bm25:
             index, bm25_hits = self._keyword_index()
-            sparse = index.search(query, self.candidates)
+            if filters:
+                sparse = [(cid, s) for cid, s in index.search(query, len(index))
+                          if cid in bm25_hits and filters.accepts(bm25_hits[cid].metadata)]
+                sparse = sparse[: self.candidates]
+            else:
+                sparse = index.search(query, self.candidates)
             for cid, _ in sparse:
                 if cid not in hits and cid in bm25_hits:
                     hits[cid] = bm25_hits[cid]

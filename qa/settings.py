@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     )
     chunk_overlap: int = Field(24, ge=0, le=512, description="Token overlap between chunks.")
     max_file_mb: float = Field(20.0, gt=0, description="Larger files are skipped.")
+    clean_clutter: bool = Field(
+        True, description="Leave page clutter (menus, sidebars, prompts) out of the index.")
 
     # retrieval
     top_k: int = Field(5, ge=1, le=50, description="Passages given to the answerer.")
@@ -59,7 +61,7 @@ class Settings(BaseSettings):
         "auto", description="`auto`: llm when an endpoint or key is configured, else extractive."
     )
     min_support: float = Field(
-        0.45, ge=0, le=1, description="Extractive abstention threshold (see README: calibration)."
+        0.5, ge=0, le=1, description="Extractive abstention threshold (see README: calibration)."
     )
     max_sentences: int = Field(2, ge=1, le=3, description="Sentences in an extractive answer.")
     llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint base URL.")
@@ -122,6 +124,7 @@ class Settings(BaseSettings):
             "chunker": "llama-index SentenceSplitter/tiktoken cl100k_base",
             "chunk_size": self.chunk_size,
             "chunk_overlap": self.chunk_overlap,
+            "cleaner": "clutter-v1" if self.clean_clutter else "none",
         }
 
 

@@ -74,3 +74,9 @@ def sentence_spans(text: str) -> Iterator[tuple[int, int]]:
             stripped_right = len(seg) - len(seg.rstrip())
             if b - a - stripped_left - stripped_right > 0:
                 yield line.start() + a + stripped_left, line.start() + b - stripped_right
+
+
+def is_headline(text: str) -> bool:
+    """Title Case Like A Headline: most words capitalised."""
+    ws = [w for w in re.findall(r"[A-Za-z][\w'’-]*", text) if len(w) > 3]
+    return len(ws) >= 3 and sum(w[0].isupper() for w in ws) / len(ws) >= 0.7

@@ -24,12 +24,17 @@ class Passage:
     score: float
     dense_rank: int | None = None
     bm25_rank: int | None = None
-    spans: tuple[tuple[int, int, int], ...] = ()  # (text offset, file offset, length), HTML only
+    spans: tuple[tuple[int, int, int], ...] = ()  # (text offset, file offset, length)
     sha256: str = ""  # of the file when it was indexed
+    outlet: str = ""
+    published: str = ""  # ISO date or ""
+    url: str = ""
+    encoding: str = "utf-8"
 
     def to_json(self) -> dict[str, Any]:
         return {"source": self.source, "title": self.title, "score": round(self.score, 4),
-                "text": self.text, "start": self.start, "end": self.end}
+                "text": self.text, "start": self.start, "end": self.end,
+                "outlet": self.outlet or None, "published": self.published or None}
 
 
 @dataclass(frozen=True)
@@ -43,10 +48,17 @@ class Citation:
     quote: str
     start: int
     end: int
+    outlet: str = ""
+    published: str = ""
+    url: str = ""
+    also_in: tuple[str, ...] = ()  # other files that carry the same passage (wire copies)
+    encoding: str = "utf-8"  # open(path, encoding=encoding).read()[start:end] == quote
 
     def to_json(self) -> dict[str, Any]:
         return {"n": self.n, "source": self.source, "title": self.title, "quote": self.quote,
-                "start": self.start, "end": self.end}
+                "start": self.start, "end": self.end, "outlet": self.outlet or None,
+                "published": self.published or None, "url": self.url or None,
+                "also_in": list(self.also_in)}
 
 
 @dataclass(frozen=True)
@@ -93,6 +105,9 @@ class FileReport:
     status: FileStatus
     chunks: int = 0
     reason: str = ""
+    kept_chars: int = 0  # article text indexed
+    dropped_chars: int = 0  # page clutter left out
+    problem: bool = False  # skipped because the file is broken (not merely unsupported)
 
 
 @dataclass(frozen=True)
@@ -109,7 +124,9 @@ class IngestReport:
 
     @property
     def ok(self) -> bool:
-        return not any(f.status == "failed" for f in self.files)
+        """No file failed and none was skipped for being broken (empty, binary, unreadable,
+        undecodable, over the size cap); unsupported types are not failures."""
+        return not any(f.status == "failed" or f.problem for f in self.files)
 
     def summary(self) -> str:
         parts = [f"{self.count(s)} {s}" for s in

@@ -51,7 +51,10 @@ def render_answer(answer: Answer, turn: int) -> str:
         parts.append('<span class="abstain">Not in the articles</span> ')
     parts.append(body)
     if answer.citations:
-        files = ", ".join(f"[{c.n}] {html.escape(c.source)}" for c in answer.citations)
+        files = ", ".join(
+            f"[{c.n}] {html.escape(c.source)}"
+            + (f" (also in {html.escape(', '.join(c.also_in))})" if c.also_in else "")
+            for c in answer.citations)
         parts.append(f'\n\n<span class="cited-files">Sources: {files}</span>')
     for note in answer.notes:
         parts.append(f'\n\n<span class="note">Note: {html.escape(note)}</span>')
@@ -102,11 +105,15 @@ def render_sources(turns: Sequence[Answer]) -> str:
             if p is not None:
                 cited_ids.add(p.id)
             body = _highlighted(p, c) if p else f'<mark class="quote">{html.escape(c.quote)}</mark>'
+            about = " · ".join(html.escape(x) for x in (c.outlet, c.published) if x)
+            also = (f'<div class="also">Also in: {html.escape(", ".join(c.also_in))}</div>'
+                    if c.also_in else "")
             items.append(
                 f'<details class="source" id="{_anchor(turn, c.n)}"{" open" if latest else ""}>'
                 f"<summary><b>[{c.n}]</b> {html.escape(c.title)} "
-                f'<span class="file">{html.escape(c.source)} · chars {c.start}–{c.end}</span>'
-                f'</summary><div class="passage">{body}</div></details>')
+                f'<span class="file">{html.escape(c.source)}{" · " + about if about else ""}'
+                f" · chars {c.start}–{c.end}</span>"
+                f'</summary>{also}<div class="passage">{body}</div></details>')
         others = [p for p in answer.passages if p.id not in cited_ids]
         if others:
             rest = "".join(
@@ -122,18 +129,29 @@ def render_sources(turns: Sequence[Answer]) -> str:
     return "".join(blocks)
 
 
+LIBRARY_HEADERS = ["file", "title", "outlet", "published", "passages", "kept / clutter chars",
+                   "status"]
+
+
 def library_rows(assistant: Assistant) -> list[list[Any]]:
     rows = []
     for r in assistant.files():
         status = "indexed" if Path(r.key).is_file() else "missing on disk"
-        rows.append([r.source, r.title, r.chunks, status])
+        extra = r.extra
+        rows.append([r.source, r.title, extra.get("outlet") or "—",
+                     extra.get("published") or "unknown", r.chunks,
+                     f"{extra.get('kept_chars', 0)} / {extra.get('dropped_chars', 0)}", status])
     return rows
 
 
 def report_text(report: IngestReport) -> str:
     lines = [f"**{report.summary()}**"]
     for f in report.files:
-        detail = f" — {f.reason}" if f.reason else (f" — {f.chunks} chunks" if f.chunks else "")
+        detail = f" — {f.chunks} chunks" if f.chunks else ""
+        if f.kept_chars or f.dropped_chars:
+            detail += f", {f.kept_chars} chars kept, {f.dropped_chars} dropped as clutter"
+        if f.reason:
+            detail += f" — {f.reason}"
         lines.append(f"- {f.status}: `{f.source}`{detail}")
     return "\n".join(lines)
 

@@ -31,6 +31,7 @@ NEVER_MENTIONED = [
     "How many S-400 systems has Russia delivered to Iran?",
     "What did the Chinese foreign ministry say about the S-300 deliveries?",
     "How much did Iran pay for the Su-30 fighters?",
+    "How many school places does Tajikistan need?",  # only a sidebar headline says so
 ]
 
 
@@ -151,7 +152,7 @@ def test_cli_fresh_install_flow(tmp_path: Path, articles: Path) -> None:
     assert data["answered"] is True and "29" in data["answer"]
     assert set(data) >= {"question", "answer", "answered", "mode", "citations", "passages"}
     for c in data["citations"]:
-        assert set(c) == {"n", "source", "title", "quote", "start", "end"}
+        assert set(c) >= {"n", "source", "title", "quote", "start", "end", "also_in"}
         assert (articles / c["source"]).read_text()[c["start"] : c["end"]] == c["quote"]
     assert {"source", "score", "text"} <= set(data["passages"][0])
 

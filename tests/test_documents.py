@@ -26,7 +26,7 @@ def test_discover_recurses_and_reports_skips(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "b.md").write_text("# Beta\n\nBody.")
     (tmp_path / "sub" / "c.html").write_text("<p>Gamma</p>")
-    (tmp_path / "d.pdf").write_bytes(b"%PDF")
+    (tmp_path / "d.xlsx").write_bytes(b"PK")
     (tmp_path / ".hidden.txt").write_text("secret")
     outside = tmp_path.parent / "outside.txt"
     outside.write_text("outside")
@@ -34,7 +34,7 @@ def test_discover_recurses_and_reports_skips(tmp_path: Path) -> None:
     files, skipped, folders = discover([tmp_path])
     assert sorted(f.source for f in files) == ["a.txt", "sub/b.md", "sub/c.html"]
     reasons = {s.source: s.reason for s in skipped}
-    assert reasons["d.pdf"] == "unsupported file type .pdf"
+    assert reasons["d.xlsx"] == "unsupported file type .xlsx"
     assert reasons["link.txt"] == "symlink leads outside the folder"
     assert folders == [tmp_path.resolve()]
 
@@ -48,13 +48,22 @@ def test_missing_path_is_named(tmp_path: Path) -> None:
     (b"", "empty"),
     (b"   \n\n", "empty"),
     (b"\x00\x01\x02binary", "binary content"),
-    (b"caf\xe9 au lait", "not UTF-8"),
 ])
 def test_bad_files_are_skipped_with_reason(tmp_path: Path, content: bytes, reason: str) -> None:
     path = tmp_path / "bad.txt"
     path.write_bytes(content)
     with pytest.raises(SkipFile, match=reason):
         load_document(_doc(path), 1_000_000)
+
+
+def test_other_encodings_are_detected(tmp_path: Path) -> None:
+    path = tmp_path / "latin.txt"
+    text = "Le caf\xe9 du coin a ferm\xe9 ses portes apr\xe8s trente ans, a annonc\xe9 le maire."
+    path.write_bytes(text.encode("cp1252"))
+    doc = load_document(_doc(path), 1_000_000, clean_clutter=False)
+    assert doc.encoding != "utf-8" and doc.replaced == 0
+    assert doc.text == open(path, encoding=doc.encoding).read()  # noqa: SIM115
+    assert "café" in doc.text  # a single-byte Latin encoding (short texts are ambiguous)
 
 
 def test_size_cap(tmp_path: Path) -> None:
@@ -67,7 +76,7 @@ def test_size_cap(tmp_path: Path) -> None:
 def test_text_matches_open_read_with_crlf(tmp_path: Path) -> None:
     path = tmp_path / "crlf.txt"
     path.write_bytes(b"Title line here\r\n\r\nFirst sentence. Second one.\r\n")
-    doc = load_document(_doc(path), 1_000_000)
+    doc = load_document(_doc(path), 1_000_000, clean_clutter=False)
     assert doc.text == open(path).read()  # noqa: SIM115
     assert doc.spans is None
 

@@ -90,16 +90,20 @@ def test_bad_files_are_reported_and_the_run_finishes(hash_assistant: Assistant,
     total = hash_assistant.count()
     (articles / "empty.txt").write_bytes(b"")
     (articles / "binary.txt").write_bytes(b"\x00\x01\x02\x03" * 100)
-    (articles / "latin1.txt").write_bytes("Caf\xe9 news".encode("latin-1"))
+    (articles / "latin1.txt").write_bytes(
+        "Le caf\xe9 du coin a ferm\xe9 ses portes apr\xe8s trente ans, a annonc\xe9 le "
+        "maire hier soir.".encode("cp1252"))
     (articles / "notes.docx").write_bytes(b"PK\x03\x04")
     report = hash_assistant.ingest([articles])
     statuses = _statuses(report)
-    assert statuses["empty.txt"] == statuses["binary.txt"] == statuses["latin1.txt"] == "skipped"
+    assert statuses["empty.txt"] == statuses["binary.txt"] == "skipped"
     assert statuses["notes.docx"] == "skipped"
+    assert statuses["latin1.txt"] == "added"
     reasons = {f.source: f.reason for f in report.files}
-    assert "binary" in reasons["binary.txt"] and "UTF-8" in reasons["latin1.txt"]
-    assert report.ok
-    assert hash_assistant.count() == total
+    assert "binary" in reasons["binary.txt"] and "decoded as" in reasons["latin1.txt"]
+    assert "cannot be read as DOCX" in reasons["notes.docx"]
+    assert not report.ok  # broken files make the run's exit code say so
+    assert hash_assistant.count() > total
 
 
 def test_missing_path_is_an_error_naming_it(hash_assistant: Assistant, tmp_path: Path) -> None:

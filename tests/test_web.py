@@ -88,7 +88,7 @@ def test_upload_remove_and_reindex(handlers: Handlers, tmp_path: Path) -> None:
     assert "added" in message
     saved = handlers.assistant.settings.upload_dir / "kazakh_fighters.md"
     assert saved.is_file()
-    assert any(r[0] == "kazakh_fighters.md" and r[3] == "indexed" for r in rows)
+    assert any(r[0] == "kazakh_fighters.md" and r[-1] == "indexed" for r in rows)
     _chat, turns, _, _ = _last(handlers, "How many Su-30SM fighters did Kazakhstan buy?")
     assert turns[0].answered and turns[0].citations[0].source == "kazakh_fighters.md"
 
