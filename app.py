@@ -32,6 +32,12 @@ CSS = """
 #sources mark.quote { background: #fde047; color: inherit; padding: 1px 0; }
 #sources .label { font-size: .85em; opacity: .7; margin-top: 8px; }
 #sources .also { font-size: .82em; opacity: .8; margin-top: 4px; }
+#sources .warning, #chat .claim-unsupported { color: #b91c1c; }
+#chat .claim { font-size: .75em; font-weight: 700; padding: 0 5px; border-radius: 8px;
+  cursor: help; }
+#chat .claim-supported { color: #15803d; background: rgba(21, 128, 61, .10); }
+#chat .claim-partial { color: #a16207; background: rgba(161, 98, 7, .12); }
+#chat .claim-unsupported { background: rgba(185, 28, 28, .10); }
 """
 
 # A click on [n] in the chat opens that citation in the sources panel instead of navigating.

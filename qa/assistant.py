@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
@@ -13,19 +14,22 @@ from pathlib import Path
 from typing import Any, Literal
 
 from qa.chunking import Chunker
-from qa.citations import citations_for
+from qa.citations import MARKER, citations_for
+from qa.claims import check_claims
 from qa.documents import Document, read_file_text
 from qa.duplicates import copies
 from qa.errors import ConfigError, IndexUnavailable, IngestError, LLMError, QAError
+from qa.evidence import split_sentences
 from qa.extractive import NOT_IN_ARTICLES, ExtractiveAnswerer, clean_for_display
 from qa.ingest import Ingestor
 from qa.llm import ChatModel
-from qa.llm_answer import LLMAnswerer
+from qa.llm_answer import LLMAnswerer, LLMReply
 from qa.question import QuestionAnalysis, analyse
 from qa.retrieval import Filters, HybridRetriever, Retrieval
+from qa.safety import INJECTION_WARNING, strip_foreign_links
 from qa.settings import Settings, load_settings
 from qa.text import sentence_spans
-from qa.types import Answer, Citation, FileReport, IngestReport, Passage
+from qa.types import Answer, Citation, Claim, FileReport, IngestReport, Passage
 from vectorstore import ChromaStore, Embedder, FileRecord, StoreError, make_embedder, open_client
 
 log = logging.getLogger(__name__)
@@ -253,39 +257,74 @@ class Assistant:
             raise QAError("the question is empty")
         started = time.perf_counter()
         turns = _turns(history)
-        analysis = analyse(question).with_context(
-            analyse(turns[-1][0]) if turns else None)
-        query = question
-        if turns and analysis.entities and not analyse(question).entities:
-            query = f"{question} {' '.join(analysis.entities)}"
-        retrieval = self.retrieve(query, top_k, filters)
+        prior = [h for h in history or () if isinstance(h, Answer)]
         chosen = mode or self.mode
         notes: list[str] = []
+        ref = referenced_citation(question, prior)
+        standalone: str | None = None
+        if ref is not None:  # "tell me more about [2]": read that source
+            filters = Filters(sources=(ref.source,), since=filters.since if filters else 0,
+                              until=filters.until if filters else 0)
+            query = f"{MARKER.sub(ref.title or ref.source, question)} {ref.quote}"
+        elif turns and chosen == "llm":
+            standalone = self._condense(question, turns)
+            query = standalone or question
+        else:
+            query = question
+        analysis = analyse(question).with_context(analyse(turns[-1][0]) if turns else None)
+        if ref is None and turns and chosen == "extractive" and analysis.entities \
+                and not analyse(question).entities:
+            query = f"{question} {' '.join(analysis.entities)}"  # carry the entities over
+        retrieval = self.retrieve(query, top_k, filters)
         if chosen == "llm":
             try:
-                answer = yield from self._llm(question, turns, retrieval, streaming)
-                yield self._finish(answer, started, retrieval)
+                answer = yield from self._llm(standalone or question, turns, retrieval, streaming)
+                yield self._finish(replace(answer, question=question,
+                                           standalone_question=standalone),
+                                   started, retrieval, prior)
                 return
             except LLMError as exc:
                 if not self.settings.llm_fallback:
                     raise
                 log.warning("LLM failed, answering extractively: %s", exc)
                 notes.append(f"LLM unavailable ({exc}); extractive answer given instead.")
-        answer = self._extract(question, analysis, retrieval, notes)
+        if ref is not None:
+            answer = self._more_about(question, ref, retrieval, notes)
+        else:
+            answer = self._extract(question, analysis, retrieval, notes)
         if streaming:
             yield answer.text
-        yield self._finish(answer, started, retrieval)
+        yield self._finish(answer, started, retrieval, prior)
 
-    def _finish(self, answer: Answer, started: float, retrieval: Retrieval) -> Answer:
+    def _condense(self, question: str, turns: list[Turn]) -> str | None:
+        """A follow-up rewritten as a stand-alone question by the LLM (None if that fails)."""
+        try:
+            rewritten = LLMAnswerer(self.chat, prompts_dir=self.settings.prompts_dir).condense(
+                question, turns)
+        except LLMError as exc:
+            log.warning("could not rewrite the follow-up: %s", exc)
+            return None
+        log.info("follow-up %r rewritten as %r", question, rewritten)
+        return rewritten
+
+    def _finish(self, answer: Answer, started: float, retrieval: Retrieval,
+                prior: Sequence[Answer] = ()) -> Answer:
         timings = dict(retrieval.timings)
         timings.update(answer.timings)
-        citations = tuple(replace(c, also_in=self._copies_of(c)) for c in answer.citations)
+        flagged = {p.path for p in retrieval.passages if p.injection}
+        citations = tuple(
+            replace(c, also_in=self._copies_of(c),
+                    warning=INJECTION_WARNING if c.path in flagged else c.warning)
+            for c in answer.citations)
+        notes = list(answer.notes)
+        if any(c.warning for c in citations):
+            notes.append("The answer quotes an article that contains instructions aimed at AI "
+                         "assistants; treat it with care.")
+        text, citations = stable_numbers(answer.text, citations, prior)
+        claims = check_claims(text, citations, self.embedder) if answer.answered else ()
         timings["total_ms"] = (time.perf_counter() - started) * 1000
-        return Answer(
-            question=answer.question, text=answer.text, answered=answer.answered,
-            mode=answer.mode, citations=citations, passages=retrieval.passages,
-            timings=timings, model=answer.model, notes=answer.notes, support=answer.support,
-        )
+        return replace(answer, text=text, citations=citations, passages=retrieval.passages,
+                       timings=timings, notes=tuple(notes), claims=claims)
 
     def _copies_of(self, citation: Citation) -> tuple[str, ...]:
         """Other files carrying the cited passage almost word for word (wire copies)."""
@@ -315,11 +354,17 @@ class Assistant:
                                   cand.sentence.passage, files)
                 if citation is not None:
                     citations.append(citation)
-                    parts.append(f"{clean_for_display(cand.sentence.text)} [{citation.n}]")
+                    dated = f" (as of {citation.published})" if citation.published else ""
+                    # a two-sentence window carries the marker after each of its sentences
+                    text = cand.sentence.text
+                    pieces = [clean_for_display(text[a:b]) for a, b in sentence_spans(text)]
+                    parts.append(" ".join(f"{p} [{citation.n}]" for p in pieces) + dated)
                     break
         answered = bool(parts)
         if not answered and found.groups:
             notes.append("The supporting files changed since they were indexed: run qa ingest.")
+        if answered and found.conflict and len(parts) > 1:
+            parts.insert(0, "The articles give different figures:")
         text = " ".join(parts) if answered else NOT_IN_ARTICLES
         return Answer(
             question=question, text=text, answered=answered, mode="extractive",
@@ -342,22 +387,67 @@ class Assistant:
             assert reply is not None
         else:
             reply = answerer.answer(question, passages, turns)
-        notes = [f"dropped citation [{n}]: the model cited a source it was not given"
-                 for n in reply.dropped]
-        files = _FileCache()
-        citations: list[Citation] = []
-        if reply.answered:
-            for c in citations_for(reply.text, reply.cited):
-                checked = verify(c, reply.cited[c.n - 1], files)
-                if checked is not None:
-                    citations.append(checked)
+        notes: list[str] = []
+        text, citations = self._llm_citations(reply, passages, notes)
+        claims = check_claims(text, citations, self.embedder) if reply.answered else ()
+        bad = [c for c in claims if c.label == "unsupported"]
+        if bad:  # one repair attempt, naming each failing claim
+            problems = [f'"{c.text}" ({"; ".join(c.reasons)})' for c in bad]
+            log.info("repairing %d unsupported claim(s)", len(bad))
+            reply = answerer.repair(question, passages, turns, reply.raw, problems)
+            notes.append(f"{len(bad)} unsupported claim(s) in the first answer; the model was "
+                         "asked once to repair them.")
+            text, citations = self._llm_citations(reply, passages, notes)
+            claims = check_claims(text, citations, self.embedder) if reply.answered else ()
+            text = mark_unsupported(text, claims)
+            if any(c.label == "unsupported" for c in claims):
+                notes.append("Sentences marked [unsupported] are not backed by their sources.")
         return Answer(
-            question=question, text=reply.text if reply.answered else NOT_IN_ARTICLES,
-            answered=reply.answered, mode="llm", citations=tuple(citations),
+            question=question, text=text if reply.answered else NOT_IN_ARTICLES,
+            answered=reply.answered, mode="llm", citations=citations if reply.answered else (),
             model=self.chat.model, notes=tuple(notes),
             timings={"answer_ms": (time.perf_counter() - t0) * 1000},
         )
 
+    def _llm_citations(self, reply: LLMReply, passages: Sequence[Passage],
+                       notes: list[str]) -> tuple[str, tuple[Citation, ...]]:
+        notes.extend(f"dropped citation [{n}]: the model cited a source it was not given"
+                     for n in reply.dropped)
+        text, removed = strip_foreign_links(reply.text, [p.url for p in passages])
+        if removed:
+            notes.append(f"removed {removed} link(s) or image(s) not from the sources")
+        files = _FileCache()
+        citations: list[Citation] = []
+        if reply.answered:
+            for c in citations_for(text, reply.cited):
+                checked = verify(c, reply.cited[c.n - 1], files)
+                if checked is not None:
+                    citations.append(checked)
+        return text, tuple(citations)
+
+    def _more_about(self, question: str, ref: Citation, retrieval: Retrieval,
+                    notes: list[str]) -> Answer:
+        """Extractive "tell me more about [n]": the sentences that follow the cited quote in its
+        source (or precede it, at the end of the article)."""
+        t0 = time.perf_counter()
+        sentences = sorted(
+            {s.key: s for p in retrieval.passages if p.path == ref.path
+             for s in split_sentences(p)}.values(), key=lambda s: s.key[1])
+        after = [s for s in sentences if s.key[1] >= ref.end]
+        before = [s for s in sentences if s.key[2] <= ref.start]
+        chosen = after[:2] or before[-2:]
+        files = _FileCache()
+        parts: list[str] = []
+        citations: list[Citation] = []
+        for s in chosen:
+            c = verify(s.citation(len(citations) + 1), s.passage, files)
+            if c is not None:
+                citations.append(c)
+                parts.append(f"{clean_for_display(s.text)} [{c.n}]")
+        return Answer(
+            question=question, text=" ".join(parts) if parts else NOT_IN_ARTICLES,
+            answered=bool(parts), mode="extractive", citations=tuple(citations),
+            notes=tuple(notes), timings={"answer_ms": (time.perf_counter() - t0) * 1000})
 
     # -- evaluation ----------------------------------------------------------------------------
     def evaluate(self, questions: str | Path | None = None, *, mode: Mode | None = None,
@@ -422,6 +512,56 @@ def verify(citation: Citation, passage: Passage, files: _FileCache) -> Citation 
         return replace(citation, start=where, end=where + len(citation.quote))
     log.warning("citation dropped: quote no longer in %s; re-ingest it", citation.source)
     return None
+
+
+_REF = re.compile(r"\[(\d+)\]")
+
+
+def referenced_citation(question: str, prior: Sequence[Answer]) -> Citation | None:
+    """The earlier citation a follow-up such as "tell me more about [2]" points at."""
+    m = _REF.search(question)
+    if not m:
+        return None
+    n = int(m.group(1))
+    for answer in reversed(prior):
+        for c in answer.citations:
+            if c.n == n:
+                return c
+    return None
+
+
+def stable_numbers(text: str, citations: Sequence[Citation], prior: Sequence[Answer],
+                   ) -> tuple[str, tuple[Citation, ...]]:
+    """Renumber so that a passage cited earlier in the conversation keeps its number and new
+    ones continue after the highest number used so far."""
+    known: dict[tuple[str, int, int], int] = {}
+    for answer in prior:
+        for c in answer.citations:
+            known.setdefault((c.path, c.start, c.end), c.n)
+    if not known:
+        return text, tuple(citations)
+    next_n = max(known.values()) + 1
+    mapping: dict[int, int] = {}
+    for c in citations:
+        key = (c.path, c.start, c.end)
+        if key not in known:
+            known[key] = next_n
+            next_n += 1
+        mapping[c.n] = known[key]
+    renumbered = MARKER.sub(
+        lambda m: "".join(f"[{mapping.get(int(x), int(x))}]"
+                          for x in re.split(r"\s*[,;]\s*", m.group(1))), text)
+    return renumbered, tuple(sorted((replace(c, n=mapping[c.n]) for c in citations),
+                                    key=lambda c: c.n))
+
+
+def mark_unsupported(text: str, claims: Sequence[Claim]) -> str:
+    """``[unsupported]`` after every claim its sources do not back: marked, never kept
+    silently."""
+    for claim in sorted(claims, key=lambda c: c.end, reverse=True):
+        if claim.label == "unsupported":
+            text = f"{text[: claim.end]} [unsupported]{text[claim.end :]}"
+    return text
 
 
 def _date_int(value: str | date | None, name: str) -> int:

@@ -7,8 +7,10 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from qa.evidence import Sentence, split_sentences
+from qa.safety import looks_like_injection
 from qa.text import content_stems, sentence_spans
 from qa.types import Citation, Passage
 
@@ -66,24 +68,47 @@ def tidy(text: str) -> str:
     return text.strip()
 
 
-def claims_with_markers(text: str) -> list[tuple[str, list[int]]]:
-    """Each sentence of the answer with the citation numbers it carries."""
-    out = []
+_LEADING = re.compile(r"^\s*((?:\[\s*\d{1,3}(?:\s*[,;]\s*\d{1,3})*\s*\]\s*)+)")
+_AS_OF = re.compile(r"\(as of [^)]*\)|\[unsupported\]")
+
+
+def _numbers_in(text: str) -> tuple[int, ...]:
+    return tuple(int(n) for m in MARKER.finditer(text) for n in re.split(r"[,;]", m.group(1)))
+
+
+def marked_sentences(text: str) -> list[tuple[str, int, int, tuple[int, ...]]]:
+    """``(sentence without markers, start, end, citation numbers)`` for each sentence of an
+    answer. Markers that a sentence splitter puts at the start of the next sentence ("...
+    (JCPOA). [1] In late August ...") belong to the sentence before them."""
+    out: list[list[Any]] = []
     for a, b in sentence_spans(text):
         sentence = text[a:b]
-        nums = [int(n) for m in MARKER.finditer(sentence) for n in re.split(r"[,;]", m.group(1))]
-        out.append((MARKER.sub("", sentence).strip(), nums))
-    # a marker that opens the next "sentence" (e.g. "... systems. [1]") belongs to the previous
-    for i in range(1, len(out)):
-        claim, nums = out[i]
-        if not claim.strip(" .") and nums and out[i - 1][0]:
-            out[i - 1] = (out[i - 1][0], out[i - 1][1] + nums)
-    return [(c, n) for c, n in out if c.strip(" .")]
+        lead = _LEADING.match(sentence)
+        if lead and out:
+            out[-1][3] += _numbers_in(lead.group(1))
+            out[-1][2] = a + lead.end(1)
+            a += lead.end()
+            sentence = text[a:b]
+        bare = re.sub(r"\s+([.,;:!?])", r"\1", MARKER.sub("", _AS_OF.sub("", sentence))).strip()
+        if not re.search(r"\w", bare):
+            if out:
+                out[-1][3] += _numbers_in(sentence)
+                out[-1][2] = b
+            continue
+        out.append([bare, a, b, _numbers_in(sentence)])
+    return [(s, a, b, tuple(n)) for s, a, b, n in out]
+
+
+def claims_with_markers(text: str) -> list[tuple[str, list[int]]]:
+    """Each sentence of the answer with the citation numbers it carries."""
+    return [(bare, list(nums)) for bare, _, _, nums in marked_sentences(text)]
 
 
 def best_quote(claim: str, passage: Passage) -> Sentence:
     """The sentence of ``passage`` that shares most with ``claim`` (numbers count double)."""
     sentences = split_sentences(passage, min_words=1) or [Sentence(passage, 0, len(passage.text))]
+    # text addressed to AI assistants is never evidence for a claim
+    sentences = [s for s in sentences if not looks_like_injection(s.text)] or sentences
     claim_terms = set(content_stems(claim))
     claim_numbers = set(re.findall(r"\d[\d,.]*", claim))
 

@@ -121,6 +121,17 @@ def print_answer(answer: Answer, out: TextIO, *, streamed: bool = False) -> None
         print(f"  [{c.n}] {c.source} ({about}) chars {c.start}-{c.end}: \"{quote}\"", file=out)
         if c.also_in:
             print(f"      also in: {', '.join(c.also_in)}", file=out)
+        if c.warning:
+            print(f"      warning: {c.warning}", file=out)
+    for claim in answer.claims:
+        if claim.label != "supported":
+            why = "; ".join(claim.reasons)
+            print(f"  {claim.label}: \"{claim.text}\" ({why})", file=out)
+    if answer.claims:
+        counts = {label: sum(c.label == label for c in answer.claims)
+                  for label in ("supported", "partial", "unsupported")}
+        print("  checks: " + ", ".join(f"{n} {label}" for label, n in counts.items() if n),
+              file=out)
     for note in answer.notes:
         print(f"  note: {note}", file=out)
 

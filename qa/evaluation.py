@@ -20,8 +20,8 @@ from qa.types import Answer
 log = logging.getLogger(__name__)
 
 HEADLINE = ("accuracy", "answer_accuracy", "hit@5", "recall@5", "mrr", "citation_validity",
-            "citation_precision", "citation_support", "abstention_f1", "false_abstention",
-            "hallucination")
+            "citation_precision", "citation_support", "claims_supported", "abstention_f1",
+            "false_abstention", "hallucination")
 
 
 def _commit() -> str:
@@ -98,6 +98,7 @@ def evaluate_one(assistant: Assistant, q: EvalQuestion, mode: Mode,
         "retrieved_files": [p.source for p in ranking],
         "gold_sources": q.gold_sources, "answer_aliases": q.answer_aliases,
         "support": answer.support, "latency_ms": round(latency, 1),
+        "claim_labels": [c.label for c in answer.claims],
         "notes": list(answer.notes),
     }
 

@@ -108,7 +108,8 @@ _PLACE = re.compile(
 def _new(found: Sequence[str], q: QuestionAnalysis) -> bool:
     """At least one of ``found`` is not already in the question."""
     q_lower = q.text.lower()
-    return any(f.lower().strip() not in q_lower for f in found)
+    return any(not re.search(rf"(?<![\w-]){re.escape(f.lower().strip())}(?![\w-])", q_lower)
+               for f in found if f.strip())
 
 
 _MEASURE = re.compile(
@@ -133,6 +134,26 @@ def _counts_near(text: str, noun: str, q: QuestionAnalysis, reach: int = 7) -> l
             continue
         found.append(bare)
     return found
+
+
+def typed_values(text: str, kind: AnswerType, q: QuestionAnalysis) -> set[str]:
+    """The normalised values of ``kind`` that ``text`` states and the question does not."""
+    from qa.metrics import normalize
+
+    if kind == "count":
+        found = _counts_near(text, q.counted, q)
+    elif kind == "amount":
+        found = [m.group() for m in _AMOUNT.finditer(text)]
+    elif kind == "measure":
+        found = [m.group() for m in _MEASURE.finditer(text)]
+    elif kind == "date":
+        found = [m.group() for m in _YEAR.finditer(text)] + [m.group()
+                                                           for m in _DATE.finditer(text)]
+    else:
+        return set()
+    q_norm = normalize(q.text)
+    return {v for f in found if (v := normalize(f))
+            and not re.search(rf"(?<![\w-]){re.escape(v)}(?![\w-])", q_norm)}
 
 
 def has_answer_type(text: str, kind: AnswerType, q: QuestionAnalysis) -> bool:

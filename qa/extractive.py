@@ -20,9 +20,11 @@ from qa.evidence import (
     names_all,
     split_sentences,
     term_coverage,
+    typed_values,
 )
 from qa.question import QuestionAnalysis
 from qa.retrieval import jaccard, shingles
+from qa.safety import looks_like_injection
 from qa.types import Passage
 from vectorstore import Embedder
 
@@ -41,11 +43,13 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Extract:
-    """Chosen sentences, each with the other places (files) that say the same thing."""
+    """Chosen sentences, each with the other places (files) that say the same thing.
+    ``conflict``: the chosen sentences come from different files and state different values."""
 
     groups: tuple[tuple[Candidate, ...], ...]
     best_score: float
     considered: int
+    conflict: bool = False
 
 
 def _cos(a: Sequence[float], b: Sequence[float]) -> float:
@@ -99,8 +103,8 @@ class ExtractiveAnswerer:
                     continue
                 seen.add(sentence.key)
                 text = sentence.text
-                if re.search(r"\?[\"”’']?(?:\s|$)", text):
-                    continue  # a question is never the answer
+                if re.search(r"\?[\"”’']?(?:\s|$)", text) or looks_like_injection(text):
+                    continue  # a question, or text addressed to AI assistants, is no answer
                 if not (names_all(text, q) and has_answer_type(text, q.answer_type, q)):
                     continue
                 coverage = term_coverage(text, q)
@@ -134,7 +138,31 @@ class ExtractiveAnswerer:
                 continue
             if len(groups) < self.max_sentences:
                 groups.append([cand])
-        return Extract(tuple(tuple(g) for g in groups), top.score, len(ranked))
+        conflict = self._conflicting(q, ranked, top)
+        if conflict is not None:
+            groups = [[top], [conflict]]
+        return Extract(tuple(tuple(g) for g in groups), top.score, len(ranked),
+                       conflict=conflict is not None)
+
+    def _conflicting(self, q: QuestionAnalysis, ranked: Sequence[Candidate],
+                     top: Candidate) -> Candidate | None:
+        """Another file's candidate, nearly as good, that gives a different figure or date:
+        both are shown instead of silently picking one."""
+        # dates are left out: two dates in two articles usually belong to two events
+        if q.answer_type not in ("count", "amount", "measure"):
+            return None
+        mine = typed_values(top.sentence.text, q.answer_type, q)
+        if not mine:
+            return None
+        for cand in ranked[1:]:
+            if cand.score < max(self.min_support, top.score - 0.15):
+                break
+            if cand.sentence.passage.path == top.sentence.passage.path:
+                continue
+            theirs = typed_values(cand.sentence.text, q.answer_type, q)
+            if theirs and not (theirs & mine):
+                return cand
+        return None
 
 
 def _overlaps(a: Sentence, b: Sentence) -> bool:

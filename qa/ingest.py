@@ -14,6 +14,7 @@ from typing import Any
 from qa.chunking import Chunker, ChunkSpan
 from qa.documents import Document, SkipFile, SourceFile, discover, load_document
 from qa.errors import IngestError
+from qa.safety import looks_like_injection
 from qa.types import FileReport, IngestReport
 from vectorstore import ChromaStore, ChunkRecord, Embedder, FileRecord, StoreError
 
@@ -220,6 +221,7 @@ class Ingestor:
         doc: Document, chunks: Sequence[ChunkSpan], vectors: Sequence[Sequence[float]]
     ) -> list[ChunkRecord]:
         key = str(doc.file.path)
+        injection = looks_like_injection(doc.text)
         out = []
         for chunk, vec in zip(chunks, vectors, strict=True):
             start, end = doc.file_range(chunk.start, chunk.end)
@@ -239,6 +241,7 @@ class Ingestor:
                     "spans": spans, "file_sha256": doc.sha256, "encoding": doc.encoding,
                     "outlet": doc.meta.outlet, "published": doc.meta.published,
                     "published_int": doc.meta.published_int, "url": doc.meta.url,
+                    "injection": injection,
                 },
             ))
         return out

@@ -6,9 +6,10 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from qa.citations import MarkerRewriter, tidy
+from qa.citations import MARKER, MarkerRewriter, tidy
 from qa.llm import ChatModel, Message
 from qa.prompts import render
+from qa.safety import sanitize_source, visible
 from qa.types import Passage
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,10 @@ class LLMReply:
     raw: str
 
 
+def _attr(value: str) -> str:
+    return visible(value).replace('"', "'").replace("<", "(").replace(">", ")")
+
+
 class LLMAnswerer:
     def __init__(self, chat: ChatModel, *, prompts_dir: str | None = None) -> None:
         self.chat = chat
@@ -35,8 +40,9 @@ class LLMAnswerer:
     def messages(self, question: str, passages: Sequence[Passage],
                  history: Sequence[tuple[str, str]] = ()) -> list[Message]:
         blocks = "\n\n".join(
-            render("source_block", self.prompts_dir, n=i, source=p.source,
-                   title=p.title.replace('"', "'"), text=p.text)
+            render("source_block", self.prompts_dir, n=i, source=_attr(p.source),
+                   title=_attr(p.title), outlet=_attr(p.outlet or "unknown"),
+                   published=p.published or "unknown", text=sanitize_source(p.text))
             for i, p in enumerate(passages, 1)
         )
         msgs: list[Message] = [
@@ -49,6 +55,29 @@ class LLMAnswerer:
         msgs.append({"role": "user", "content": render(
             "answer_user", self.prompts_dir, sources=blocks, question=question, sentinel=SENTINEL)})
         return msgs
+
+    def condense(self, question: str, history: Sequence[tuple[str, str]]) -> str:
+        """The follow-up ``question`` rewritten as a stand-alone question."""
+        transcript = "\n".join(f"User: {q}\nAssistant: {MARKER.sub('', a)}"
+                               for q, a in history[-4:])
+        prompt = render("condense", self.prompts_dir, history=transcript, question=question)
+        text, _ = self.chat.complete([{"role": "user", "content": prompt}])
+        line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+        return line.strip('"') or question
+
+    def repair(self, question: str, passages: Sequence[Passage],
+               history: Sequence[tuple[str, str]], previous: str,
+               problems: Sequence[str]) -> LLMReply:
+        """One more try after unsupported claims, naming each of them."""
+        msgs = self.messages(question, passages, history)
+        msgs.append({"role": "assistant", "content": previous})
+        listed = "\n".join(f"- {p}" for p in problems)
+        msgs.append({"role": "user", "content": render("repair", self.prompts_dir,
+                                                       problems=listed, sentinel=SENTINEL)})
+        raw, _ = self.chat.complete(msgs)
+        rewriter = MarkerRewriter(frozenset(range(1, len(passages) + 1)))
+        text = rewriter.feed(raw) + rewriter.flush()
+        return self._reply(raw, text, rewriter, passages)
 
     def answer(self, question: str, passages: Sequence[Passage],
                history: Sequence[tuple[str, str]] = ()) -> LLMReply:

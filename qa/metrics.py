@@ -146,6 +146,9 @@ def question_scores(row: Mapping[str, Any]) -> dict[str, float | None]:
         s["citation_support"] = float(row["citations_supported"])
     else:
         s["citation_precision"] = s["citation_recall"] = s["citation_support"] = None
+    labels = row.get("claim_labels") or []
+    s["claims_supported"] = (sum(lb == "supported" for lb in labels) / len(labels)
+                             if labels else None)
     judged = row.get("judge_correct")
     s["judge_accuracy"] = None if judged is None else float(judged)
     s["false_abstention"] = float(not answered) if answerable else None
@@ -157,7 +160,7 @@ METRIC_NAMES = (
     [f"hit@{k}" for k in KS] + [f"recall@{k}" for k in KS] + ["mrr", "accuracy",
     "answer_accuracy", "token_f1", "citation_validity", "citation_precision",
     "citation_recall", "citation_support", "false_abstention", "hallucination",
-    "judge_accuracy"]
+    "judge_accuracy", "claims_supported"]
 )
 
 

@@ -13,8 +13,10 @@ from qa.errors import PromptError
 TEMPLATES: dict[str, frozenset[str]] = {
     "answer_system": frozenset({"sentinel"}),
     "answer_user": frozenset({"sources", "question", "sentinel"}),
-    "source_block": frozenset({"n", "source", "title", "text"}),
+    "source_block": frozenset({"n", "source", "title", "outlet", "published", "text"}),
     "judge": frozenset({"question", "aliases", "answer"}),
+    "condense": frozenset({"history", "question"}),
+    "repair": frozenset({"problems", "sentinel"}),
 }
 
 

@@ -89,6 +89,7 @@ def passage_from_hit(hit: Hit, score: float, dense_rank: int | None = None,
         published=str(meta.get("published", "")),
         url=str(meta.get("url", "")),
         encoding=str(meta.get("encoding", "utf-8")),
+        injection=bool(meta.get("injection", False)),
     )
 
 

@@ -30,6 +30,7 @@ class Passage:
     published: str = ""  # ISO date or ""
     url: str = ""
     encoding: str = "utf-8"
+    injection: bool = False  # the article contains text addressed to AI assistants
 
     def to_json(self) -> dict[str, Any]:
         return {"source": self.source, "title": self.title, "score": round(self.score, 4),
@@ -53,12 +54,34 @@ class Citation:
     url: str = ""
     also_in: tuple[str, ...] = ()  # other files that carry the same passage (wire copies)
     encoding: str = "utf-8"  # open(path, encoding=encoding).read()[start:end] == quote
+    warning: str = ""  # e.g. the source contains instructions aimed at AI assistants
 
     def to_json(self) -> dict[str, Any]:
         return {"n": self.n, "source": self.source, "title": self.title, "quote": self.quote,
                 "start": self.start, "end": self.end, "outlet": self.outlet or None,
                 "published": self.published or None, "url": self.url or None,
-                "also_in": list(self.also_in)}
+                "also_in": list(self.also_in), "warning": self.warning or None}
+
+
+Label = Literal["supported", "partial", "unsupported"]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One sentence of an answer (``Answer.text[start:end]``) and how well the quotes it cites
+    support it."""
+
+    text: str
+    start: int
+    end: int
+    citations: tuple[int, ...]
+    label: Label
+    score: float
+    reasons: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"text": self.text, "citations": list(self.citations), "label": self.label,
+                "score": round(self.score, 3), "reasons": list(self.reasons)}
 
 
 @dataclass(frozen=True)
@@ -75,6 +98,8 @@ class Answer:
     model: str | None = None
     notes: tuple[str, ...] = ()
     support: float | None = None  # extractive: score of the best candidate sentence
+    claims: tuple[Claim, ...] = ()
+    standalone_question: str | None = None  # a follow-up rewritten with the conversation
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -93,6 +118,8 @@ class Answer:
             "timings": {k: round(v, 1) for k, v in self.timings.items()},
             "notes": list(self.notes),
             "support": None if self.support is None else round(self.support, 4),
+            "claims": [c.to_json() for c in self.claims],
+            "standalone_question": self.standalone_question,
         }
 
 

@@ -45,7 +45,7 @@ def render_answer(answer: Answer, turn: int) -> str:
         tip = html.escape(f"{c.source}: {' '.join(c.quote.split())}", quote=True)
         return f'<a class="cite" href="#{_anchor(turn, n)}" title="{tip}">[{n}]</a>'
 
-    body = re.sub(r"\[(\d+)\]", link, html.escape(answer.text, quote=False))
+    body = re.sub(r"\[(\d+)\]", link, _with_badges(answer))
     parts = []
     if not answer.answered:
         parts.append('<span class="abstain">Not in the articles</span> ')
@@ -61,6 +61,27 @@ def render_answer(answer: Answer, turn: int) -> str:
     if answer.mode == "llm" and answer.model:
         parts.append(f'\n\n<span class="note">Answered by {html.escape(answer.model)}</span>')
     return "".join(parts)
+
+
+_BADGES = {"supported": "✓", "partial": "≈", "unsupported": "✗ unsupported"}
+
+
+def _with_badges(answer: Answer) -> str:
+    """The escaped answer text with a support badge after each claim."""
+    text = answer.text
+    out: list[str] = []
+    pos = 0
+    for claim in sorted(answer.claims, key=lambda c: c.end):
+        if claim.end < pos:
+            continue
+        why = "; ".join(claim.reasons) or "its cited quotes back it"
+        tip = html.escape(f"{claim.label} (score {claim.score:.2f}): {why}", quote=True)
+        out.append(html.escape(text[pos : claim.end], quote=False))
+        out.append(f' <span class="claim claim-{claim.label}" title="{tip}">'
+                   f"{_BADGES[claim.label]}</span>")
+        pos = claim.end
+    out.append(html.escape(text[pos:], quote=False))
+    return "".join(out)
 
 
 def _passage_for(c: Citation, passages: Sequence[Passage]) -> Passage | None:
@@ -108,6 +129,8 @@ def render_sources(turns: Sequence[Answer]) -> str:
             about = " · ".join(html.escape(x) for x in (c.outlet, c.published) if x)
             also = (f'<div class="also">Also in: {html.escape(", ".join(c.also_in))}</div>'
                     if c.also_in else "")
+            if c.warning:
+                also += f'<div class="warning">⚠ {html.escape(c.warning)}</div>'
             items.append(
                 f'<details class="source" id="{_anchor(turn, c.n)}"{" open" if latest else ""}>'
                 f"<summary><b>[{c.n}]</b> {html.escape(c.title)} "

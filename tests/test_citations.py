@@ -29,8 +29,10 @@ def test_brackets_that_are_not_markers_pass_through() -> None:
 
 
 def test_claims_with_markers() -> None:
-    claims = claims_with_markers("Iran got 29 systems [1]. The deal was signed in 2005. [2][1]")
-    assert claims == [("Iran got 29 systems .", [1]), ("The deal was signed in 2005.", [2, 1])]
+    claims = claims_with_markers("Iran got 29 systems [1]. The deal was signed in 2005. [2][1] "
+                                 "Crews were trained.")
+    assert claims == [("Iran got 29 systems.", [1]), ("The deal was signed in 2005.", [2, 1]),
+                      ("Crews were trained.", [])]
 
 
 def test_tidy() -> None:

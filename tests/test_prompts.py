@@ -27,5 +27,7 @@ def test_missing_template_named(tmp_path: Path) -> None:
 
 
 def test_render_fills_fields() -> None:
-    text = render("source_block", n=2, source="a.txt", title="T", text="body")
-    assert '<source n="2" file="a.txt" title="T">' in text and "body" in text
+    text = render("source_block", n=2, source="a.txt", title="T", outlet="O",
+                  published="2020-01-02", text="body")
+    assert '<source n="2" file="a.txt" title="T" outlet="O" published="2020-01-02">' in text
+    assert "body" in text
