@@ -321,7 +321,9 @@ class Assistant:
             notes.append("The answer quotes an article that contains instructions aimed at AI "
                          "assistants; treat it with care.")
         text, citations = stable_numbers(answer.text, citations, prior)
-        claims = check_claims(text, citations, self.embedder) if answer.answered else ()
+        # extractive sentences are their own quotes: the lexical checks suffice, no embedding
+        embedder = self.embedder if answer.mode == "llm" else None
+        claims = check_claims(text, citations, embedder) if answer.answered else ()
         timings["total_ms"] = (time.perf_counter() - started) * 1000
         return replace(answer, text=text, citations=citations, passages=retrieval.passages,
                        timings=timings, notes=tuple(notes), claims=claims)

@@ -72,44 +72,58 @@ class ExtractiveAnswerer:
         self.min_support = min_support
         self.max_sentences = max_sentences
         self.window_penalty = window_penalty
+        self.cache_size = 20_000
+        self._cache: dict[str, Sequence[float]] = {}
+
+    def _vectors(self, texts: Sequence[str]) -> list[Sequence[float]]:
+        """Sentence vectors, from a bounded cache when the sentence was embedded before."""
+        missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if missing:
+            for text, vector in zip(missing, self.embedder.embed(missing), strict=True):
+                self._cache[text] = vector
+            while len(self._cache) > self.cache_size:
+                self._cache.pop(next(iter(self._cache)))
+        return [self._cache[t] for t in texts]
 
     def candidates(self, q: QuestionAnalysis, passages: Sequence[Passage],
                    query_vector: Sequence[float]) -> list[Candidate]:
-        """Every sentence and adjacent pair that passes the gates, scored, best first."""
-        per_passage = [split_sentences(p) for p in passages]
-        singles = [s for sents in per_passage for s in sents]
-        if not singles:
-            return []
-        vectors = self.embedder.embed([s.text for s in singles])
-        sim = {(id(s.passage), s.start): _cos(v, query_vector) for s, v in zip(singles, vectors,
-                                                                              strict=True)}
-        out: list[Candidate] = []
+        """Every sentence and adjacent pair that passes the gates, scored, best first. The
+        gates run first, so only the sentences that pass them are embedded."""
+        options: list[tuple[Sentence, tuple[Sentence, ...], float]] = []
         seen: set[tuple[str, int, int]] = set()
-        for sents in per_passage:
-            options: list[tuple[Sentence, float, float]] = []
+        for passage in passages:
+            sents = split_sentences(passage)
             for i, s in enumerate(sents):
-                options.append((s, sim[(id(s.passage), s.start)], 0.0))
+                options.append((s, (s,), 0.0))
                 if i + 1 < len(sents):
                     nxt = sents[i + 1]
                     gap = s.passage.text[s.end : nxt.start]
                     if gap.count("\n") > 2 or len(gap) > 8:
                         continue  # farther apart than the next paragraph
-                    pair = Sentence(s.passage, s.start, nxt.end)
-                    best = max(sim[(id(s.passage), s.start)], sim[(id(nxt.passage), nxt.start)])
                     penalty = self.window_penalty * (2 if "\n" in gap else 1)
-                    options.append((pair, best, penalty))
-            for sentence, similarity, penalty in options:
-                if sentence.key in seen:
-                    continue
-                seen.add(sentence.key)
-                text = sentence.text
-                if re.search(r"\?[\"”’']?(?:\s|$)", text) or looks_like_injection(text):
-                    continue  # a question, or text addressed to AI assistants, is no answer
-                if not (names_all(text, q) and has_answer_type(text, q.answer_type, q)):
-                    continue
-                coverage = term_coverage(text, q)
-                score = 0.5 * coverage + 0.5 * max(similarity, 0.0) - penalty
-                out.append(Candidate(sentence, coverage, similarity, score))
+                    options.append((Sentence(s.passage, s.start, nxt.end), (s, nxt), penalty))
+        passing: list[tuple[Sentence, tuple[Sentence, ...], float]] = []
+        for sentence, parts, penalty in options:
+            if sentence.key in seen:
+                continue
+            seen.add(sentence.key)
+            text = sentence.text
+            if re.search(r"\?[\"”’']?(?:\s|$)", text) or looks_like_injection(text):
+                continue  # a question, or text addressed to AI assistants, is no answer
+            if names_all(text, q) and has_answer_type(text, q.answer_type, q):
+                passing.append((sentence, parts, penalty))
+        if not passing:
+            return []
+        singles = list({(id(p.passage), p.start): p for _, parts, _ in passing
+                        for p in parts}.items())
+        vectors = self._vectors([p.text for _, p in singles])
+        sim = {key: _cos(v, query_vector) for (key, _), v in zip(singles, vectors, strict=True)}
+        out: list[Candidate] = []
+        for sentence, parts, penalty in passing:
+            similarity = max(sim[(id(p.passage), p.start)] for p in parts)
+            coverage = term_coverage(sentence.text, q)
+            score = 0.5 * coverage + 0.5 * max(similarity, 0.0) - penalty
+            out.append(Candidate(sentence, coverage, similarity, score))
         out.sort(key=lambda c: (-c.score, c.sentence.passage.source, c.sentence.start))
         return out
 

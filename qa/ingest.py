@@ -174,25 +174,45 @@ class Ingestor:
                 bar.update(1, p.doc.file.source)
             return 0
         offset = 0
+        new_files: list[tuple[_Pending, FileRecord, list[ChunkRecord]]] = []
         for p in pending:
             vecs = vectors[offset : offset + len(p.chunks)]
             offset += len(p.chunks)
+            record = self._record(p.doc, len(p.chunks))
+            records = self._chunk_records(p.doc, p.chunks, vecs)
+            if p.status == "added":
+                new_files.append((p, record, records))
+                continue
             file = p.doc.file
             try:
-                self.store.write_file(self._record(p.doc, len(p.chunks)),
-                                      self._chunk_records(p.doc, p.chunks, vecs))
-                note = (f"decoded as {p.doc.encoding}" if p.doc.encoding != "utf-8" else "")
-                if p.doc.replaced:
-                    note = f"{p.doc.replaced} undecodable bytes replaced"
-                reports.append(FileReport(
-                    file.source, str(file.path), p.status, len(p.chunks),  # type: ignore[arg-type]
-                    reason=note, kept_chars=p.doc.kept_chars,
-                    dropped_chars=p.doc.dropped_chars))
+                self.store.write_file(record, records)
+                reports.append(self._stored_report(p))
             except StoreError as exc:
                 reports.append(FileReport(file.source, str(file.path), "failed",
                                           reason=f"could not be stored: {exc}"))
             bar.update(1, file.source)
+        if new_files:  # files new to the index go in with one bulk write
+            try:
+                self.store.write_new_files([(record, records) for _, record, records in new_files])
+                for p, _, _ in new_files:
+                    reports.append(self._stored_report(p))
+            except StoreError as exc:
+                for p, _, _ in new_files:
+                    reports.append(FileReport(p.doc.file.source, str(p.doc.file.path), "failed",
+                                              reason=f"could not be stored: {exc}"))
+            for p, _, _ in new_files:
+                bar.update(1, p.doc.file.source)
         return len(texts)
+
+    @staticmethod
+    def _stored_report(p: _Pending) -> FileReport:
+        note = f"decoded as {p.doc.encoding}" if p.doc.encoding not in ("utf-8", "pdf", "docx") \
+            else ""
+        if p.doc.replaced:
+            note = f"{p.doc.replaced} undecodable bytes replaced"
+        return FileReport(p.doc.file.source, str(p.doc.file.path), p.status,  # type: ignore[arg-type]
+                          len(p.chunks), reason=note, kept_chars=p.doc.kept_chars,
+                          dropped_chars=p.doc.dropped_chars)
 
     def _check_window(self, texts: Sequence[str]) -> None:
         if not self.token_limit:

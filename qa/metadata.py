@@ -14,11 +14,12 @@ AGENCIES = {
     "IANS": "IANS", "Xinhua": "Xinhua", "Reuters": "Reuters", "Tasnim": "Tasnim News Agency",
     "MNA": "Mehr News Agency", "IFP": "Iran Front Page",
 }
-_MONTHS = {m: i for i, m in enumerate(
+MONTHS = {m: i for i, m in enumerate(
     "january february march april may june july august september october november december"
     .split(), 1)}
-_MONTHS.update({m[:3]: i for m, i in list(_MONTHS.items())})
-_MONTHS["sept"] = 9
+MONTHS.update({m[:3]: i for m, i in list(MONTHS.items())})
+MONTHS["sept"] = 9
+_MONTHS = MONTHS
 _M = "|".join(sorted(_MONTHS, key=len, reverse=True))
 _DATE_PATTERNS = (
     re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b"),

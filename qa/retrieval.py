@@ -134,6 +134,7 @@ class HybridRetriever:
         self._bm25: BM25Index | None = None
         self._bm25_hits: dict[str, Hit] = {}
         self._bm25_generation: str | None = None
+        self.bm25_builds = 0  # how many times the keyword index was (re)built
         self._lock = threading.Lock()
 
     def invalidate(self) -> None:
@@ -149,6 +150,7 @@ class HybridRetriever:
                 self._bm25 = BM25Index(list(hits), [h.text for h in hits.values()])
                 self._bm25_hits = hits
                 self._bm25_generation = generation
+                self.bm25_builds += 1
                 log.info("BM25 index: %d chunks in %.2f s", len(hits),
                          time.perf_counter() - started)
             return self._bm25, self._bm25_hits

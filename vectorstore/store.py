@@ -284,6 +284,27 @@ class ChromaStore:
         self._files.upsert(ids=[record.key], embeddings=[[1.0]], metadatas=[record.to_metadata()])
         self._bump()
 
+    def write_new_files(self, items: Sequence[tuple[FileRecord, Sequence[ChunkRecord]]]) -> None:
+        """Bulk insert of files the index does not hold yet: chunks in large batches, all file
+        records in one call, one generation bump (for big first loads and benchmarks)."""
+        self.count()
+        step = self._batch_size()
+        chunks = [(record, c) for record, cs in items for c in cs]
+        for i in range(0, len(chunks), step):
+            part = chunks[i : i + step]
+            self._chunks.upsert(
+                ids=[c.id for _, c in part],
+                embeddings=[list(c.embedding) for _, c in part],
+                documents=[c.text for _, c in part],
+                metadatas=[{**c.metadata, "file_key": r.key} for r, c in part],
+            )
+        records = [record for record, _ in items]
+        for i in range(0, len(records), step):
+            part_r = records[i : i + step]
+            self._files.upsert(ids=[r.key for r in part_r], embeddings=[[1.0]] * len(part_r),
+                               metadatas=[r.to_metadata() for r in part_r])
+        self._bump()
+
     def remove_file(self, key: str) -> int:
         """Remove a file's chunks and its record; returns how many chunks went."""
         ids = self.chunk_ids_of(key)
