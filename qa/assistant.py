@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
@@ -15,8 +13,9 @@ from typing import Any, Literal
 
 from qa.chunking import Chunker
 from qa.citations import MARKER, citations_for
-from qa.claims import check_claims
-from qa.documents import Document, read_file_text
+from qa.claims import check_claims, mark_unsupported
+from qa.conversation import referenced_citation, stable_numbers
+from qa.documents import Document
 from qa.duplicates import copies
 from qa.errors import ConfigError, IndexUnavailable, IngestError, LLMError, QAError
 from qa.evidence import split_sentences
@@ -25,11 +24,12 @@ from qa.ingest import Ingestor
 from qa.llm import ChatModel
 from qa.llm_answer import LLMAnswerer, LLMReply
 from qa.question import QuestionAnalysis, analyse
-from qa.retrieval import Filters, HybridRetriever, Retrieval
+from qa.retrieval import Filters, HybridRetriever, Retrieval, make_filters
 from qa.safety import INJECTION_WARNING, strip_foreign_links
 from qa.settings import Settings, load_settings
 from qa.text import sentence_spans
-from qa.types import Answer, Citation, Claim, FileReport, IngestReport, Passage
+from qa.types import Answer, Citation, FileReport, IngestReport, Passage
+from qa.verify import FileCache, verify
 from vectorstore import ChromaStore, Embedder, FileRecord, StoreError, make_embedder, open_client
 
 log = logging.getLogger(__name__)
@@ -346,7 +346,7 @@ class Assistant:
                  notes: list[str]) -> Answer:
         t0 = time.perf_counter()
         found = self.extractive.extract(analysis, retrieval.passages, retrieval.query_vector)
-        files = _FileCache()
+        files = FileCache()
         parts: list[str] = []
         citations: list[Citation] = []
         for group in found.groups:
@@ -418,7 +418,7 @@ class Assistant:
         text, removed = strip_foreign_links(reply.text, [p.url for p in passages])
         if removed:
             notes.append(f"removed {removed} link(s) or image(s) not from the sources")
-        files = _FileCache()
+        files = FileCache()
         citations: list[Citation] = []
         if reply.answered:
             for c in citations_for(text, reply.cited):
@@ -438,7 +438,7 @@ class Assistant:
         after = [s for s in sentences if s.key[1] >= ref.end]
         before = [s for s in sentences if s.key[2] <= ref.start]
         chosen = after[:2] or before[-2:]
-        files = _FileCache()
+        files = FileCache()
         parts: list[str] = []
         citations: list[Citation] = []
         for s in chosen:
@@ -467,120 +467,6 @@ class Assistant:
         if out is not None:
             write_outputs(report, Path(out))
         return report
-
-
-class _FileCache:
-    """Reads (and hashes) each cited file once per answer."""
-
-    def __init__(self) -> None:
-        self._texts: dict[tuple[str, str], str | None] = {}
-        self._hashes: dict[str, str | None] = {}
-
-    def text(self, path: str, encoding: str = "utf-8") -> str | None:
-        key = (path, encoding)
-        if key not in self._texts:
-            try:
-                self._texts[key] = read_file_text(Path(path), encoding)
-            except (OSError, LookupError):
-                self._texts[key] = None
-        return self._texts[key]
-
-    def sha256(self, path: str) -> str | None:
-        if path not in self._hashes:
-            try:
-                self._hashes[path] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-            except OSError:
-                self._hashes[path] = None
-        return self._hashes[path]
-
-
-def verify(citation: Citation, passage: Passage, files: _FileCache) -> Citation | None:
-    """The citation, checked against the file as it is now, so that
-    ``open(path, encoding=citation.encoding).read()[start:end] == quote``. If the file changed
-    since indexing, a quote still in it is found again; one no longer there drops the citation
-    (logged). For HTML the quote is the markup-bearing slice of the file."""
-    text = files.text(citation.path, citation.encoding)
-    if text is None:
-        log.warning("citation dropped: %s cannot be read", citation.path)
-        return None
-    unchanged = not passage.sha256 or files.sha256(citation.path) == passage.sha256
-    if unchanged:
-        quote = text[citation.start : citation.end]
-        if quote == citation.quote or (passage.spans and quote):
-            return replace(citation, quote=quote)
-    where = text.find(citation.quote)
-    if where >= 0:
-        log.info("citation relocated in %s (file changed since indexing)", citation.source)
-        return replace(citation, start=where, end=where + len(citation.quote))
-    log.warning("citation dropped: quote no longer in %s; re-ingest it", citation.source)
-    return None
-
-
-_REF = re.compile(r"\[(\d+)\]")
-
-
-def referenced_citation(question: str, prior: Sequence[Answer]) -> Citation | None:
-    """The earlier citation a follow-up such as "tell me more about [2]" points at."""
-    m = _REF.search(question)
-    if not m:
-        return None
-    n = int(m.group(1))
-    for answer in reversed(prior):
-        for c in answer.citations:
-            if c.n == n:
-                return c
-    return None
-
-
-def stable_numbers(text: str, citations: Sequence[Citation], prior: Sequence[Answer],
-                   ) -> tuple[str, tuple[Citation, ...]]:
-    """Renumber so that a passage cited earlier in the conversation keeps its number and new
-    ones continue after the highest number used so far."""
-    known: dict[tuple[str, int, int], int] = {}
-    for answer in prior:
-        for c in answer.citations:
-            known.setdefault((c.path, c.start, c.end), c.n)
-    if not known:
-        return text, tuple(citations)
-    next_n = max(known.values()) + 1
-    mapping: dict[int, int] = {}
-    for c in citations:
-        key = (c.path, c.start, c.end)
-        if key not in known:
-            known[key] = next_n
-            next_n += 1
-        mapping[c.n] = known[key]
-    renumbered = MARKER.sub(
-        lambda m: "".join(f"[{mapping.get(int(x), int(x))}]"
-                          for x in re.split(r"\s*[,;]\s*", m.group(1))), text)
-    return renumbered, tuple(sorted((replace(c, n=mapping[c.n]) for c in citations),
-                                    key=lambda c: c.n))
-
-
-def mark_unsupported(text: str, claims: Sequence[Claim]) -> str:
-    """``[unsupported]`` after every claim its sources do not back: marked, never kept
-    silently."""
-    for claim in sorted(claims, key=lambda c: c.end, reverse=True):
-        if claim.label == "unsupported":
-            text = f"{text[: claim.end]} [unsupported]{text[claim.end :]}"
-    return text
-
-
-def _date_int(value: str | date | None, name: str) -> int:
-    if value is None or value == "":
-        return 0
-    if isinstance(value, date):
-        return int(value.strftime("%Y%m%d"))
-    try:
-        return int(date.fromisoformat(str(value)).strftime("%Y%m%d"))
-    except ValueError as exc:
-        raise QAError(f"{name} must be a date like 2020-10-18, not {value!r}") from exc
-
-
-def make_filters(sources: Sequence[str] | None, since: str | date | None,
-                 until: str | date | None) -> Filters | None:
-    filters = Filters(tuple(sources or ()), _date_int(since, "since"), _date_int(until, "until"))
-    return filters or None
 
 
 def open_assistant(**overrides: Any) -> Assistant:

@@ -125,3 +125,12 @@ def _judge(claim: str, start: int, end: int, nums: tuple[int, ...], quotes: str,
     else:
         label = "supported"
     return Claim(full, start, end, nums, label, score, tuple(reasons))
+
+
+def mark_unsupported(text: str, claims: Sequence[Claim]) -> str:
+    """``[unsupported]`` after every claim its sources do not back: marked, never kept
+    silently."""
+    for claim in sorted(claims, key=lambda c: c.end, reverse=True):
+        if claim.label == "unsupported":
+            text = f"{text[: claim.end]} [unsupported]{text[claim.end :]}"
+    return text

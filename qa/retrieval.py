@@ -10,8 +10,10 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
+from qa.errors import QAError
 from qa.types import Passage
 from vectorstore import BM25Index, ChromaStore, Embedder, Hit
 
@@ -212,3 +214,20 @@ class HybridRetriever:
             if len(kept) == top_k:
                 break
         return [p for p, _ in kept]
+
+
+def _date_int(value: str | date | None, name: str) -> int:
+    if value is None or value == "":
+        return 0
+    if isinstance(value, date):
+        return int(value.strftime("%Y%m%d"))
+    try:
+        return int(date.fromisoformat(str(value)).strftime("%Y%m%d"))
+    except ValueError as exc:
+        raise QAError(f"{name} must be a date like 2020-10-18, not {value!r}") from exc
+
+
+def make_filters(sources: Sequence[str] | None, since: str | date | None,
+                 until: str | date | None) -> Filters | None:
+    filters = Filters(tuple(sources or ()), _date_int(since, "since"), _date_int(until, "until"))
+    return filters or None

@@ -1,0 +1,51 @@
+"""What a conversation carries from turn to turn: stable citation numbers, and the citation a
+follow-up such as "tell me more about [2]" points at."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import replace
+
+from qa.citations import MARKER
+from qa.types import Answer, Citation
+
+_REF = re.compile(r"\[(\d+)\]")
+
+
+def referenced_citation(question: str, prior: Sequence[Answer]) -> Citation | None:
+    """The earlier citation a follow-up such as "tell me more about [2]" points at."""
+    m = _REF.search(question)
+    if not m:
+        return None
+    n = int(m.group(1))
+    for answer in reversed(prior):
+        for c in answer.citations:
+            if c.n == n:
+                return c
+    return None
+
+
+def stable_numbers(text: str, citations: Sequence[Citation], prior: Sequence[Answer],
+                   ) -> tuple[str, tuple[Citation, ...]]:
+    """Renumber so that a passage cited earlier in the conversation keeps its number and new
+    ones continue after the highest number used so far."""
+    known: dict[tuple[str, int, int], int] = {}
+    for answer in prior:
+        for c in answer.citations:
+            known.setdefault((c.path, c.start, c.end), c.n)
+    if not known:
+        return text, tuple(citations)
+    next_n = max(known.values()) + 1
+    mapping: dict[int, int] = {}
+    for c in citations:
+        key = (c.path, c.start, c.end)
+        if key not in known:
+            known[key] = next_n
+            next_n += 1
+        mapping[c.n] = known[key]
+    renumbered = MARKER.sub(
+        lambda m: "".join(f"[{mapping.get(int(x), int(x))}]"
+                          for x in re.split(r"\s*[,;]\s*", m.group(1))), text)
+    return renumbered, tuple(sorted((replace(c, n=mapping[c.n]) for c in citations),
+                                    key=lambda c: c.n))
