@@ -6,7 +6,7 @@
 >>> answer = assistant.ask("How many Tor-M1 air defense systems did Iran receive?")
 """
 
-from qa.assistant import Assistant, open_assistant
+from qa.assistant import Assistant
 from qa.errors import ConfigError, IndexUnavailable, IngestError, LLMError, PromptError, QAError
 from qa.settings import Settings, load_settings
 from qa.types import Answer, Citation, FileReport, IngestReport, Passage
@@ -26,5 +26,4 @@ __all__ = [
     "QAError",
     "Settings",
     "load_settings",
-    "open_assistant",
 ]

@@ -467,8 +467,3 @@ class Assistant:
         if out is not None:
             write_outputs(report, Path(out))
         return report
-
-
-def open_assistant(**overrides: Any) -> Assistant:
-    """An :class:`Assistant` from the environment's settings with ``overrides`` applied."""
-    return Assistant(load_settings(**overrides))
