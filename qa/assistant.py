@@ -321,9 +321,12 @@ class Assistant:
             notes.append("The answer quotes an article that contains instructions aimed at AI "
                          "assistants; treat it with care.")
         text, citations = stable_numbers(answer.text, citations, prior)
-        # extractive sentences are their own quotes: the lexical checks suffice, no embedding
-        embedder = self.embedder if answer.mode == "llm" else None
-        claims = check_claims(text, citations, embedder) if answer.answered else ()
+        claims = answer.claims
+        if answer.answered and (not claims or text != answer.text):
+            # checked here unless the LLM path already checked this very text; extractive
+            # sentences are their own quotes, so the lexical checks suffice (no embedding)
+            embedder = self.embedder if answer.mode == "llm" else None
+            claims = check_claims(text, citations, embedder)
         timings["total_ms"] = (time.perf_counter() - started) * 1000
         return replace(answer, text=text, citations=citations, passages=retrieval.passages,
                        timings=timings, notes=tuple(notes), claims=claims)
@@ -401,13 +404,14 @@ class Assistant:
                          "asked once to repair them.")
             text, citations = self._llm_citations(reply, passages, notes)
             claims = check_claims(text, citations, self.embedder) if reply.answered else ()
-            text = mark_unsupported(text, claims)
             if any(c.label == "unsupported" for c in claims):
+                text = mark_unsupported(text, claims)
+                claims = ()  # the markers moved the offsets: _finish checks the final text
                 notes.append("Sentences marked [unsupported] are not backed by their sources.")
         return Answer(
             question=question, text=text if reply.answered else NOT_IN_ARTICLES,
             answered=reply.answered, mode="llm", citations=citations if reply.answered else (),
-            model=self.chat.model, notes=tuple(notes),
+            model=self.chat.model, notes=tuple(notes), claims=claims,
             timings={"answer_ms": (time.perf_counter() - t0) * 1000},
         )
 

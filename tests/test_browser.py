@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import free_port
+from conftest import free_port, running
 
 pytestmark = [pytest.mark.browser, pytest.mark.real, pytest.mark.slow]
 
@@ -35,30 +33,18 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env.update(QA_INDEX_DIR=str(work / "index"), QA_CORPUS_DIR=str(corpus),
                QA_UPLOAD_DIR=str(work / "uploads"), GRADIO_ANALYTICS_ENABLED="False",
                HF_HUB_OFFLINE="1")
-    log = open(work / "app.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port)],
-                            cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"app.py exited: {(work / 'app.log').read_text()[-3000:]}")
+
+    def serving() -> bool:
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    break
+                return bool(response.status == 200)
         except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("app.py did not serve in 120 s")
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+            return False
+
+    with running([sys.executable, str(ROOT / "app.py"), "--port", str(port)], work / "app.log",
+                 serving, name="app.py", timeout=120, cwd=work, env=env):
+        yield url
     assert "Traceback" not in (work / "app.log").read_text()
 
 
