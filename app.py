@@ -127,9 +127,13 @@ def build(assistant: Any) -> Any:
             gr.Markdown("Endpoints and keys are read from the environment only.")
 
         outputs = [chat, turns, sources, box]
-        ask.click(h.respond, [box, chat, turns, mode, top_k], outputs)
-        box.submit(h.respond, [box, chat, turns, mode, top_k], outputs)
-        clear.click(h.clear, None, [chat, turns, sources])
+        # both ways of asking share one concurrency limit (QA_CONCURRENCY): answering is
+        # CPU-bound, so more at once only makes each slower
+        limit = {"concurrency_id": "answer", "concurrency_limit": settings.concurrency}
+        ask.click(h.respond, [box, chat, turns, mode, top_k], outputs, api_name="ask", **limit)
+        box.submit(h.respond, [box, chat, turns, mode, top_k], outputs, api_name="submit",
+                   **limit)
+        clear.click(h.clear, None, [chat, turns, sources], api_name="clear")
         files.upload(upload, files, [table, library_message, pick, status, files])
         remove_button.click(remove, pick, [table, library_message, pick, status])
         reindex_button.click(reindex, None, [table, library_message, pick, status])
@@ -146,28 +150,71 @@ def theme() -> Any:
                           font_mono=["ui-monospace", "monospace"])
 
 
+def create_app(assistant: Any) -> Any:
+    """One FastAPI app on one port: the OpenAI-compatible API under ``/v1`` and the web chat at
+    ``/``. The queue's limits are set on purpose: ``QA_CONCURRENCY`` answers are computed at once
+    (the rest wait their turn), and at most ``QA_QUEUE_SIZE`` requests wait."""
+    import gradio as gr
+    from fastapi import FastAPI
+
+    from qa.openai_api import router
+
+    settings = assistant.settings
+    server = FastAPI(title="Ask the articles", docs_url=None, redoc_url=None, openapi_url=None)
+    server.include_router(router(assistant))
+    demo = build(assistant).queue(default_concurrency_limit=settings.concurrency,
+                                  max_size=settings.queue_size)
+    auth = tuple(settings.auth.split(":", 1)) if settings.auth else None
+    gr.mount_gradio_app(
+        server, demo, path="/", auth=auth, show_error=False, theme=theme(), css=CSS, head=HEAD,
+        max_file_size=int(settings.max_upload_mb * 1_000_000),
+        footer_links=["gradio", "settings"],
+    )
+    if auth:  # every route needs the login, not only those Gradio guards itself
+        from gradio.routes import App
+
+        from qa.login_gate import LoginGate, gradio_session_check
+
+        mounted = next(a for a in (getattr(r, "app", None) for r in server.routes)
+                       if isinstance(a, App))
+        server.add_middleware(LoginGate, logged_in=gradio_session_check(mounted))
+    return server
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
+    import logging
 
     from qa import Assistant, QAError, load_settings
 
-    parser = argparse.ArgumentParser(description="The web chat over your articles.")
+    parser = argparse.ArgumentParser(
+        description="The web chat over your articles, and the OpenAI-compatible API (/v1).")
     parser.add_argument("--host", help="address to listen on (QA_HOST, default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (QA_PORT, default 7860)")
-    parser.add_argument("--share", action="store_true", help="ask Gradio for a public link")
+    parser.add_argument("--share", action="store_true",
+                        help="ask Gradio for a public link (the web chat only, no /v1 API)")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         settings = load_settings()
         assistant = Assistant(settings)
     except QAError as exc:
         print(f"error: {exc}")
         return 2
-    auth = tuple(settings.auth.split(":", 1)) if settings.auth else None
-    build(assistant).queue(default_concurrency_limit=4).launch(
-        server_name=args.host or settings.host, server_port=args.port or settings.port,
-        share=args.share, auth=auth, max_file_size=int(settings.max_upload_mb * 1_000_000),
-        theme=theme(), css=CSS, head=HEAD, show_error=False,
-    )
+    host, port = args.host or settings.host, args.port or settings.port
+    if args.share:
+        auth = tuple(settings.auth.split(":", 1)) if settings.auth else None
+        build(assistant).queue(default_concurrency_limit=settings.concurrency,
+                               max_size=settings.queue_size).launch(
+            server_name=host, server_port=port, share=True, auth=auth,
+            max_file_size=int(settings.max_upload_mb * 1_000_000), theme=theme(), css=CSS,
+            head=HEAD, show_error=False)
+        return 0
+    import uvicorn
+
+    print(f"Web chat: http://{host}:{port}/   OpenAI-compatible API: http://{host}:{port}/v1",
+          flush=True)
+    uvicorn.run(create_app(assistant), host=host, port=port, log_level="warning")
     return 0
 
 

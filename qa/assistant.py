@@ -17,7 +17,15 @@ from qa.claims import check_claims, mark_unsupported
 from qa.conversation import referenced_citation, stable_numbers
 from qa.documents import Document
 from qa.duplicates import copies
-from qa.errors import ConfigError, IndexUnavailable, IngestError, LLMError, QAError
+from qa.errors import (
+    ConfigError,
+    ContextTooLong,
+    IndexLocked,
+    IndexUnavailable,
+    IngestError,
+    LLMError,
+    QAError,
+)
 from qa.evidence import split_sentences
 from qa.extractive import NOT_IN_ARTICLES, ExtractiveAnswerer, clean_for_display
 from qa.ingest import Ingestor
@@ -30,7 +38,17 @@ from qa.settings import Settings, load_settings
 from qa.text import sentence_spans
 from qa.types import Answer, Citation, FileReport, IngestReport, Passage
 from qa.verify import FileCache, verify
-from vectorstore import ChromaStore, Embedder, FileRecord, StoreError, make_embedder, open_client
+from vectorstore import (
+    ChromaStore,
+    Embedder,
+    FileRecord,
+    StoreDamaged,
+    StoreError,
+    StoreLocked,
+    make_embedder,
+    open_client,
+    write_lock,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,15 +81,18 @@ class Assistant:
         embedder: Embedder | None = None,
         store: ChromaStore | None = None,
         chat: ChatModel | None = None,
+        rebuild: bool = False,
     ) -> None:
+        """``rebuild``: start the index afresh (empty), whatever state it is in: another
+        embedding model, no manifest, damaged files (a damaged directory is moved aside)."""
         self.settings = settings or load_settings()
         s = self.settings
         self.embedder = embedder or make_embedder(
             s.embed_model, batch_size=s.embed_batch_size, base_url=s.embed_base_url,
-            api_key=s.api_key,
+            api_key=s.llm_key,
         )
         self.chunker = Chunker(s.chunk_size, s.chunk_overlap)
-        self.store = store or self._open_store()
+        self.store = store or self._open_store(rebuild)
         self.retriever = HybridRetriever(
             self.store, self.embedder, candidates=s.candidates, rrf_k=s.rrf_k,
             dedup_threshold=s.dedup_threshold,
@@ -86,14 +107,44 @@ class Assistant:
         return {"schema": 1, "embed_model": self.embedder.name,
                 "dimension": self.embedder.dimension, **self.settings.chunk_manifest()}
 
-    def _open_store(self) -> ChromaStore:
+    @property
+    def _local_dir(self) -> Path | None:
+        """The on-disk index directory (None when the index is on a Chroma server)."""
+        return None if self.settings.chroma_url else self.settings.index_dir
+
+    def _open_store(self, rebuild: bool = False) -> ChromaStore:
         s = self.settings
         location = s.chroma_url or str(s.index_dir)
+        local = self._local_dir
+
+        def open_it() -> ChromaStore:
+            if local is not None:
+                local.mkdir(parents=True, exist_ok=True)
+            client = open_client(None if local is None else str(local), s.chroma_url)
+            return ChromaStore(client, s.collection, self.manifest(), location=location,
+                               replace=rebuild)
+
         try:
-            if not s.chroma_url:
-                s.index_dir.mkdir(parents=True, exist_ok=True)
-            client = open_client(None if s.chroma_url else str(s.index_dir), s.chroma_url)
-            return ChromaStore(client, s.collection, self.manifest(), location=location)
+            if not rebuild:
+                return open_it()
+            with write_lock(local, s.lock_timeout):
+                try:
+                    return open_it()
+                except StoreDamaged:
+                    if local is None:
+                        raise
+                    stamp = time.strftime("%Y%m%d-%H%M%S")
+                    aside = local.with_name(f"{local.name}.damaged-{stamp}")
+                    local.rename(aside)
+                    log.warning("moved the damaged index %s aside to %s", local, aside)
+                    return open_it()
+        except StoreLocked as exc:
+            raise IndexLocked(str(exc)) from exc
+        except StoreDamaged as exc:
+            raise IndexUnavailable(
+                f"{exc}. The index looks damaged: rebuild it from the articles with "
+                "`qa ingest --rebuild PATH...` (a damaged directory is moved aside, not "
+                "deleted)") from exc
         except StoreError as exc:
             raise IndexUnavailable(str(exc)) from exc
         except OSError as exc:
@@ -106,9 +157,9 @@ class Assistant:
             if not s.llm_configured:
                 raise ConfigError("no LLM endpoint: set QA_LLM_BASE_URL or OPENAI_API_KEY")
             self._chat = ChatModel(
-                s.llm_model, base_url=s.base_url, api_key=s.api_key, timeout=s.llm_timeout,
+                s.llm_model, base_url=s.base_url, api_key=s.llm_key, timeout=s.llm_timeout,
                 max_retries=s.llm_max_retries, temperature=s.llm_temperature,
-                max_tokens=s.llm_max_tokens,
+                max_tokens=s.llm_max_tokens, answer_limit=s.llm_answer_limit,
             )
         return self._chat
 
@@ -130,19 +181,26 @@ class Assistant:
         targets = list(paths) if paths is not None else [self.settings.corpus_dir]
         with self._ingest_lock:
             try:
-                if rebuild:
-                    self.store.reset()
-                report = Ingestor(
-                    self.store, self.embedder, self.chunker,
-                    max_bytes=int(self.settings.max_file_mb * 1_000_000),
-                    embed_batch=max(self.settings.embed_batch_size * 8, 64),
-                    clean_clutter=self.settings.clean_clutter,
-                ).run(targets, progress=progress, on_progress=on_progress)
+                with write_lock(self._local_dir, self.settings.lock_timeout):
+                    report = self._ingest(targets, rebuild, progress, on_progress)
+            except StoreLocked as exc:
+                raise IndexLocked(str(exc)) from exc
             except StoreError as exc:
                 raise IndexUnavailable(str(exc)) from exc
         self.retriever.invalidate()
         log.info("ingest: %s", report.summary())
         return report
+
+    def _ingest(self, targets: Sequence[str | Path], rebuild: bool, progress: bool,
+                on_progress: Callable[[int, int, str], None] | None) -> IngestReport:
+        if rebuild:
+            self.store.reset()
+        return Ingestor(
+                    self.store, self.embedder, self.chunker,
+                    max_bytes=int(self.settings.max_file_mb * 1_000_000),
+                    embed_batch=max(self.settings.embed_batch_size * 8, 64),
+            clean_clutter=self.settings.clean_clutter,
+        ).run(targets, progress=progress, on_progress=on_progress)
 
     def ensure_ingested(self, *, progress: bool = False,
                         on_progress: Callable[[int, int, str], None] | None = None,
@@ -172,7 +230,11 @@ class Assistant:
 
         with self._ingest_lock:
             try:
-                report = remove_file(self.store, self.files(), source, self.settings.upload_dir)
+                with write_lock(self._local_dir, self.settings.lock_timeout):
+                    report = remove_file(self.store, self.files(), source,
+                                         self.settings.upload_dir)
+            except StoreLocked as exc:
+                raise IndexLocked(str(exc)) from exc
             except StoreError as exc:
                 raise IndexUnavailable(str(exc)) from exc
         self.retriever.invalidate()
@@ -228,14 +290,17 @@ class Assistant:
     # -- answering -----------------------------------------------------------------------------
     def ask(self, question: str, history: History = None, *, mode: Mode | None = None,
             top_k: int | None = None, sources: Sequence[str] | None = None,
-            since: str | date | None = None, until: str | date | None = None) -> Answer:
+            since: str | date | None = None, until: str | date | None = None,
+            fallback: bool | None = None) -> Answer:
         """Answer ``question`` from the articles. ``history``: earlier ``(question, answer)``
         pairs or :class:`Answer` objects of this conversation. ``sources`` (file names or
-        paths), ``since`` and ``until`` (publication dates, inclusive) restrict what is read."""
+        paths), ``since`` and ``until`` (publication dates, inclusive) restrict what is read.
+        ``fallback`` (default ``QA_LLM_FALLBACK``): answer extractively when the LLM fails,
+        instead of raising :class:`LLMError`."""
         final: Answer | None = None
         filters = make_filters(sources, since, until)
         for item in self._run(question, history, mode=mode, top_k=top_k, streaming=False,
-                              filters=filters):
+                              filters=filters, fallback=fallback):
             if isinstance(item, Answer):
                 final = item
         assert final is not None
@@ -244,17 +309,29 @@ class Assistant:
     def stream(self, question: str, history: History = None, *, mode: Mode | None = None,
                top_k: int | None = None, sources: Sequence[str] | None = None,
                since: str | date | None = None, until: str | date | None = None,
-               ) -> Iterator[str | Answer]:
+               fallback: bool | None = None) -> Iterator[str | Answer]:
         """Yields pieces of answer text as they are ready, then the final :class:`Answer`
-        (whose ``text`` is authoritative: it may differ from the pieces, e.g. on abstention)."""
+        (whose ``text`` is authoritative: it may differ from the pieces, e.g. on abstention,
+        or when an LLM stream broke off and the extractive answer replaced it)."""
         yield from self._run(question, history, mode=mode, top_k=top_k, streaming=True,
-                             filters=make_filters(sources, since, until))
+                             filters=make_filters(sources, since, until), fallback=fallback)
+
+    def check_question(self, question: str) -> str:
+        """The question with its white space tidied; empty or over-long questions are refused
+        with a message saying what to do."""
+        limit = self.settings.max_question_chars
+        tidy = " ".join(question.replace("\x00", " ").split())
+        if not tidy:
+            raise QAError("the question is empty: ask something about the articles")
+        if len(tidy) > limit:
+            raise QAError(f"the question is {len(tidy):,} characters long; ask in at most "
+                          f"{limit:,} (QA_MAX_QUESTION_CHARS)")
+        return tidy
 
     def _run(self, question: str, history: History, *, mode: Mode | None, top_k: int | None,
-             streaming: bool, filters: Filters | None = None) -> Iterator[str | Answer]:
-        question = " ".join(question.split())
-        if not question:
-            raise QAError("the question is empty")
+             streaming: bool, filters: Filters | None = None,
+             fallback: bool | None = None) -> Iterator[str | Answer]:
+        question = self.check_question(question)
         started = time.perf_counter()
         turns = _turns(history)
         prior = [h for h in history or () if isinstance(h, Answer)]
@@ -284,7 +361,7 @@ class Assistant:
                                    started, retrieval, prior)
                 return
             except LLMError as exc:
-                if not self.settings.llm_fallback:
+                if not (self.settings.llm_fallback if fallback is None else fallback):
                     raise
                 log.warning("LLM failed, answering extractively: %s", exc)
                 notes.append(f"LLM unavailable ({exc}); extractive answer given instead.")
@@ -382,17 +459,18 @@ class Assistant:
         t0 = time.perf_counter()
         answerer = LLMAnswerer(self.chat, prompts_dir=self.settings.prompts_dir)
         passages = retrieval.passages
-        if streaming:
-            reply = None
-            for item in answerer.stream(question, passages, turns):
-                if isinstance(item, str):
-                    yield item
-                else:
-                    reply = item
-            assert reply is not None
-        else:
-            reply = answerer.answer(question, passages, turns)
         notes: list[str] = []
+        try:
+            reply = yield from self._llm_reply(answerer, question, passages, turns, streaming)
+        except ContextTooLong as exc:
+            if len(passages) < 2:
+                raise
+            # the request was refused before any text came: once more with half the passages
+            passages = passages[: len(passages) // 2]
+            log.warning("%s; retrying with %d passages", exc, len(passages))
+            notes.append(f"The sources did not fit the model's context; answered from the "
+                         f"best {len(passages)} passages.")
+            reply = yield from self._llm_reply(answerer, question, passages, turns, streaming)
         text, citations = self._llm_citations(reply, passages, notes)
         claims = check_claims(text, citations, self.embedder) if reply.answered else ()
         bad = [c for c in claims if c.label == "unsupported"]
@@ -408,12 +486,31 @@ class Assistant:
                 text = mark_unsupported(text, claims)
                 claims = ()  # the markers moved the offsets: _finish checks the final text
                 notes.append("Sentences marked [unsupported] are not backed by their sources.")
+        if reply.incomplete and reply.answered:
+            text = f"{text} …"
+            notes.append(f"The model's answer was cut off at its token limit "
+                         f"(QA_LLM_MAX_TOKENS={self.chat.max_tokens}): it is incomplete.")
         return Answer(
             question=question, text=text if reply.answered else NOT_IN_ARTICLES,
             answered=reply.answered, mode="llm", citations=citations if reply.answered else (),
             model=self.chat.model, notes=tuple(notes), claims=claims,
             timings={"answer_ms": (time.perf_counter() - t0) * 1000},
+            incomplete=reply.incomplete and reply.answered,
         )
+
+    @staticmethod
+    def _llm_reply(answerer: LLMAnswerer, question: str, passages: Sequence[Passage],
+                   turns: list[Turn], streaming: bool) -> Generator[str, None, LLMReply]:
+        if not streaming:
+            return answerer.answer(question, passages, turns)
+        reply = None
+        for item in answerer.stream(question, passages, turns):
+            if isinstance(item, str):
+                yield item
+            else:
+                reply = item
+        assert reply is not None
+        return reply
 
     def _llm_citations(self, reply: LLMReply, passages: Sequence[Passage],
                        notes: list[str]) -> tuple[str, tuple[Citation, ...]]:

@@ -88,7 +88,8 @@ def _assistant(args: argparse.Namespace) -> Assistant:
         overrides["index_dir"] = Path(args.index)
     if args.chroma_url:
         overrides["chroma_url"] = args.chroma_url
-    return Assistant(load_settings(**overrides))
+    rebuild = args.command == "ingest" and args.rebuild
+    return Assistant(load_settings(**overrides), rebuild=rebuild)
 
 
 def _ensure_index(assistant: Assistant, err: TextIO) -> None:
@@ -264,8 +265,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
     try:
         assistant = _assistant(args)
         if args.command == "ingest":
-            report = assistant.ingest(args.paths or None, rebuild=args.rebuild,
-                                      progress=err.isatty())
+            # --rebuild: the index was emptied when it was opened (whatever state it was in)
+            report = assistant.ingest(args.paths or None, progress=err.isatty())
             if args.json:
                 print(json.dumps(report.to_json(), indent=2), file=out)
             else:

@@ -21,7 +21,22 @@ class IndexUnavailable(QAError):
 
 
 class LLMError(QAError):
-    """The LLM endpoint failed: unreachable, timed out, refused or answered nonsense."""
+    """The LLM endpoint failed: unreachable, timed out, refused or answered nonsense.
+    ``status`` is the HTTP status worth passing on to our own API clients (429, 503, 504...)."""
+
+    def __init__(self, message: str, *, status: int = 502, retry_after: str | None = None
+                 ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class ContextTooLong(LLMError):
+    """The prompt did not fit the model's context window."""
+
+
+class IndexLocked(IndexUnavailable):
+    """Another process is writing the same on-disk index."""
 
 
 class PromptError(QAError):

@@ -19,11 +19,18 @@ UPLOAD_EXTENSIONS = frozenset({".txt", ".md", ".markdown", ".html", ".htm"}) & S
 
 
 def safe_name(name: str) -> str:
-    """A plain file name: no folders, no leading dots, only letters, digits, ``._-``."""
-    base = Path(name.replace("\\\\", "/")).name
+    """A plain file name: no folders (``/`` or ``\\``), no leading dots, only letters, digits,
+    ``._-``, at most 80 characters before the extension."""
+    base = Path(name.replace("\\", "/").replace("\x00", "")).name
     stem, suffix = Path(base).stem, Path(base).suffix.lower()
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._-")[:80] or "upload"
     return f"{stem}{suffix}"
+
+
+def shown(name: str) -> str:
+    """A file name as it may be printed in a message: printable, at most 60 characters."""
+    clean = "".join(ch if ch.isprintable() else "?" for ch in name)
+    return repr(clean if len(clean) <= 60 else clean[:57] + "...")
 
 
 def save_uploads(uploads: Iterable[tuple[str, bytes]], folder: Path, max_bytes: int) -> list[Path]:
@@ -31,15 +38,15 @@ def save_uploads(uploads: Iterable[tuple[str, bytes]], folder: Path, max_bytes: 
     items = list(uploads)
     problems = []
     for name, data in items:
-        suffix = Path(name).suffix.lower()
+        suffix = Path(safe_name(name)).suffix.lower()
         if suffix not in UPLOAD_EXTENSIONS:
-            problems.append(f"{Path(name).name}: only {', '.join(sorted(UPLOAD_EXTENSIONS))} "
+            problems.append(f"{shown(name)}: only {', '.join(sorted(UPLOAD_EXTENSIONS))} "
                             "files can be uploaded")
         elif len(data) > max_bytes:
-            problems.append(f"{Path(name).name}: {len(data) / 1e6:.1f} MB is over the "
+            problems.append(f"{shown(name)}: {len(data) / 1e6:.1f} MB is over the "
                             f"{max_bytes / 1e6:.0f} MB upload cap")
         elif not data.strip():
-            problems.append(f"{Path(name).name}: the file is empty")
+            problems.append(f"{shown(name)}: the file is empty")
     if problems:
         raise IngestError("upload refused: " + "; ".join(problems))
     folder.mkdir(parents=True, exist_ok=True)
@@ -48,7 +55,7 @@ def save_uploads(uploads: Iterable[tuple[str, bytes]], folder: Path, max_bytes: 
     for name, data in items:
         target = (root / safe_name(name)).resolve()
         if target.parent != root:  # defence in depth: never outside the upload folder
-            raise IngestError(f"upload refused: {name}: bad file name")
+            raise IngestError(f"upload refused: {shown(name)}: bad file name")
         if target.exists() and target.read_bytes() != data:
             digest = hashlib.sha256(data).hexdigest()[:8]
             target = target.with_name(f"{target.stem}-{digest}{target.suffix}")

@@ -4,12 +4,13 @@ failures into :class:`LLMError`. Works with any OpenAI-compatible chat-completio
 from __future__ import annotations
 
 import logging
+import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from qa.errors import LLMError
+from qa.errors import ContextTooLong, LLMError
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +22,7 @@ class Usage:
     prompt_tokens: int | None
     completion_tokens: int | None
     latency_ms: float
+    finish_reason: str | None = None  # "length": the answer was cut at max_tokens
 
 
 def _estimate_tokens(text: str) -> int:
@@ -29,24 +31,68 @@ def _estimate_tokens(text: str) -> int:
     return len(tiktoken_encoding().encode(text))
 
 
-def _describe(exc: Exception, base_url: str) -> str:
+_CONTEXT_WORDS = re.compile(
+    r"context[_ ]length|maximum context|context window|context size|too many tokens|"
+    r"prompt is too long|exceeds? the available context", re.I)
+
+
+def _upstream_message(exc: Any) -> str:
+    """The endpoint's own words from an error body (``{"error": {"message": ...}}``)."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return str(body["message"])
+    return str(getattr(exc, "message", exc))
+
+
+def _failure(exc: Exception, base_url: str, timeout: float) -> LLMError:
+    """The openai client's exception as an :class:`LLMError` with a readable message and the
+    status worth passing on to our own API's clients."""
+    import httpx
     import openai
 
-    if isinstance(exc, openai.APITimeoutError):
-        return f"the LLM endpoint {base_url} did not answer in time"
+    if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException):
+        return LLMError(f"the LLM endpoint {base_url} did not answer within {timeout:g} s",
+                        status=504)
     if isinstance(exc, openai.APIConnectionError):
-        return f"cannot reach the LLM endpoint {base_url}"
+        return LLMError(f"cannot reach the LLM endpoint {base_url}", status=503)
+    if isinstance(exc, httpx.TransportError):  # raised while reading a stream
+        return LLMError(f"the answer stream from {base_url} broke off before the end ({exc})",
+                        status=502)
     if isinstance(exc, openai.AuthenticationError):
-        return f"the LLM endpoint {base_url} refused the API key (check OPENAI_API_KEY)"
+        return LLMError(f"the LLM endpoint {base_url} refused the API key (check "
+                        "QA_LLM_API_KEY or OPENAI_API_KEY)", status=502)
     if isinstance(exc, openai.NotFoundError):
-        return f"the LLM endpoint {base_url} does not know that model: {exc}"
+        return LLMError(f"the LLM endpoint {base_url} does not know that model: "
+                        f"{_upstream_message(exc)}", status=502)
+    if isinstance(exc, openai.RateLimitError):
+        retry = exc.response.headers.get("retry-after")
+        wait = f"; it asks to retry after {retry} s" if retry else ""
+        return LLMError(f"the LLM endpoint {base_url} is rate-limiting requests (HTTP 429: "
+                        f"{_upstream_message(exc)}){wait}", status=429, retry_after=retry)
     if isinstance(exc, openai.APIStatusError):
-        return f"the LLM endpoint {base_url} answered HTTP {exc.status_code}: {exc.message}"
-    return f"the LLM call failed: {exc}"
+        code = str(getattr(exc, "code", "") or "")
+        said = _upstream_message(exc)
+        if exc.status_code in (400, 413, 422) and (
+                code == "context_length_exceeded" or _CONTEXT_WORDS.search(said)):
+            return ContextTooLong(f"the prompt is too long for the model at {base_url}: {said}")
+        status = 503 if exc.status_code >= 500 else 502
+        return LLMError(f"the LLM endpoint {base_url} answered HTTP {exc.status_code}: {said}",
+                        status=status)
+    if isinstance(exc, openai.APIResponseValidationError | ValueError):
+        return LLMError(f"the LLM endpoint {base_url} sent a malformed response: {exc}")
+    if isinstance(exc, openai.APIError):  # e.g. an error event inside a stream
+        return LLMError(f"the LLM endpoint {base_url} failed: {_upstream_message(exc)}")
+    return LLMError(f"the LLM call to {base_url} failed: {exc}")
 
 
 class ChatModel:
-    """Chat completions, streamed or not, with an explicit timeout and the client's own retries."""
+    """Chat completions, streamed or not, with an explicit timeout and the client's own retries.
+
+    Retries are the openai client's alone (connection errors, timeouts, 408/409/429/5xx, with
+    exponential backoff that honours ``Retry-After``); nothing here adds a second layer. So the
+    longest a failing call takes is ``timeout * (max_retries + 1)`` plus the backoff; a stream
+    that keeps trickling is cut after ``answer_limit`` seconds in all.
+    """
 
     def __init__(
         self,
@@ -58,9 +104,12 @@ class ChatModel:
         max_retries: int = 2,
         temperature: float = 0.0,
         max_tokens: int = 512,
+        answer_limit: float = 180.0,
         client: Any = None,
     ) -> None:
         self.model = model
+        self.timeout = timeout
+        self.answer_limit = answer_limit
         self.temperature = temperature
         self.max_tokens = max_tokens
         if client is None:
@@ -84,22 +133,27 @@ class ChatModel:
                 model=self.model, messages=list(messages), temperature=self.temperature,
                 max_tokens=self.max_tokens, stream=False,
             )
-            text = response.choices[0].message.content or ""
-        except LLMError:
-            raise
         except Exception as exc:
-            raise LLMError(_describe(exc, self.base_url)) from exc
+            raise _failure(exc, self.base_url, self.timeout) from exc
+        choices = getattr(response, "choices", None)
+        if not choices or getattr(choices[0], "message", None) is None:
+            raise LLMError(f"the LLM endpoint {self.base_url} returned no answer (no choices)")
+        text = choices[0].message.content or ""
+        finish = choices[0].finish_reason
+        if finish == "length":
+            log.warning("llm answer cut at max_tokens=%d", self.max_tokens)
         u = getattr(response, "usage", None)
         usage = Usage(
             getattr(u, "prompt_tokens", None) or _estimate_tokens(_joined(messages)),
             getattr(u, "completion_tokens", None) or _estimate_tokens(text),
-            (time.perf_counter() - started) * 1000,
+            (time.perf_counter() - started) * 1000, finish,
         )
         self._log(usage, streamed=False)
         return text, usage
 
-    def stream(self, messages: Sequence[Message]) -> Iterator[str]:
-        """Yields text deltas as they arrive."""
+    def stream(self, messages: Sequence[Message]) -> Generator[str, None, Usage]:
+        """Yields text deltas as they arrive; returns the :class:`Usage` (with the finish
+        reason). A stream that breaks off, or runs past ``answer_limit``, raises LLMError."""
         started = time.perf_counter()
         pieces: list[str] = []
         usage_obj: Any = None
@@ -110,6 +164,10 @@ class ChatModel:
                 max_tokens=self.max_tokens, stream=True,
             )
             for event in stream:
+                if time.perf_counter() - started > self.answer_limit:
+                    stream.close()
+                    raise LLMError(f"the answer from {self.base_url} took more than "
+                                   f"{self.answer_limit:g} s and was cut off", status=504)
                 if getattr(event, "usage", None):
                     usage_obj = event.usage
                 if not event.choices:
@@ -123,17 +181,20 @@ class ChatModel:
         except LLMError:
             raise
         except Exception as exc:
-            raise LLMError(_describe(exc, self.base_url)) from exc
+            raise _failure(exc, self.base_url, self.timeout) from exc
         if finish is None:
-            raise LLMError(f"the answer stream from {self.base_url} broke off before the end")
+            raise LLMError(f"the answer stream from {self.base_url} broke off before the end"
+                           f"{'' if pieces else ' (it sent no answer)'}")
         if finish == "length":
             log.warning("llm answer cut at max_tokens=%d", self.max_tokens)
         text = "".join(pieces)
-        self._log(Usage(
+        usage = Usage(
             getattr(usage_obj, "prompt_tokens", None) or _estimate_tokens(_joined(messages)),
             getattr(usage_obj, "completion_tokens", None) or _estimate_tokens(text),
-            (time.perf_counter() - started) * 1000,
-        ), streamed=True)
+            (time.perf_counter() - started) * 1000, finish,
+        )
+        self._log(usage, streamed=True)
+        return usage
 
 
 def _joined(messages: Sequence[Message]) -> str:

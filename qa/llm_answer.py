@@ -26,6 +26,7 @@ class LLMReply:
     cited: tuple[Passage, ...]
     dropped: tuple[int, ...]
     raw: str
+    incomplete: bool = False  # cut at the token limit
 
 
 def _attr(value: str) -> str:
@@ -74,17 +75,17 @@ class LLMAnswerer:
         listed = "\n".join(f"- {p}" for p in problems)
         msgs.append({"role": "user", "content": render("repair", self.prompts_dir,
                                                        problems=listed, sentinel=SENTINEL)})
-        raw, _ = self.chat.complete(msgs)
+        raw, usage = self.chat.complete(msgs)
         rewriter = MarkerRewriter(frozenset(range(1, len(passages) + 1)))
         text = rewriter.feed(raw) + rewriter.flush()
-        return self._reply(raw, text, rewriter, passages)
+        return self._reply(raw, text, rewriter, passages, usage.finish_reason == "length")
 
     def answer(self, question: str, passages: Sequence[Passage],
                history: Sequence[tuple[str, str]] = ()) -> LLMReply:
-        raw, _ = self.chat.complete(self.messages(question, passages, history))
+        raw, usage = self.chat.complete(self.messages(question, passages, history))
         rewriter = MarkerRewriter(frozenset(range(1, len(passages) + 1)))
         text = rewriter.feed(raw) + rewriter.flush()
-        return self._reply(raw, text, rewriter, passages)
+        return self._reply(raw, text, rewriter, passages, usage.finish_reason == "length")
 
     def stream(self, question: str, passages: Sequence[Passage],
                history: Sequence[tuple[str, str]] = ()) -> Iterator[str | LLMReply]:
@@ -94,7 +95,13 @@ class LLMAnswerer:
         raw_parts: list[str] = []
         shown: list[str] = []
         deciding = True
-        for piece in self.chat.stream(self.messages(question, passages, history)):
+        pieces = self.chat.stream(self.messages(question, passages, history))
+        while True:
+            try:
+                piece = next(pieces)
+            except StopIteration as stop:
+                usage = stop.value
+                break
             raw_parts.append(piece)
             if deciding:
                 head = "".join(raw_parts).lstrip()
@@ -115,13 +122,14 @@ class LLMAnswerer:
         if tail:
             shown.append(tail)
             yield tail
-        yield self._reply(raw, "".join(shown), rewriter, passages)
+        yield self._reply(raw, "".join(shown), rewriter, passages,
+                          usage is not None and usage.finish_reason == "length")
 
     @staticmethod
     def _reply(raw: str, text: str, rewriter: MarkerRewriter,
-               passages: Sequence[Passage]) -> LLMReply:
+               passages: Sequence[Passage], incomplete: bool = False) -> LLMReply:
         if SENTINEL in raw or not raw.strip():
             return LLMReply("", False, (), tuple(rewriter.dropped), raw)
         order = sorted(rewriter.mapping, key=rewriter.mapping.__getitem__)
         return LLMReply(tidy(text), True, tuple(passages[i - 1] for i in order),
-                        tuple(rewriter.dropped), raw)
+                        tuple(rewriter.dropped), raw, incomplete)

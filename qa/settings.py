@@ -67,17 +67,41 @@ class Settings(BaseSettings):
     llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint base URL.")
     llm_api_key: str | None = Field(None, description="API key (else OPENAI_API_KEY).")
     llm_model: str = Field("gpt-4o-mini", description="Chat model name.")
-    llm_timeout: float = Field(60.0, gt=0, description="Seconds per LLM request.")
-    llm_max_retries: int = Field(2, ge=0, le=10, description="Retries on connection errors/5xx.")
+    llm_timeout: float = Field(
+        60.0, gt=0, description="Seconds one LLM request may wait for the endpoint (per attempt; "
+        "worst case before the fallback: timeout x (1 + retries) + backoff).")
+    llm_max_retries: int = Field(
+        2, ge=0, le=10, description="The openai client's retries (connection errors, timeouts, "
+        "429 honouring Retry-After, 5xx), with exponential backoff.")
+    llm_answer_limit: float = Field(
+        180.0, gt=0, description="Most seconds a streamed LLM answer may take in all; a longer "
+        "one is cut off and the extractive answer is given instead.")
     llm_temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature.")
     llm_max_tokens: int = Field(512, ge=16, description="Most tokens in an LLM answer.")
     llm_fallback: bool = Field(
         True, description="Answer extractively (with a note) when the LLM endpoint fails."
     )
     # web app
+    max_question_chars: int = Field(
+        4000, ge=100, description="Longer questions are refused with a message.")
+    lock_timeout: float = Field(
+        60.0, ge=0, description="Seconds `qa ingest` waits for another writer of the same "
+        "on-disk index before giving up.")
     upload_dir: Path = Field(Path("uploads"), description="Folder uploaded articles are kept in.")
     max_upload_mb: float = Field(5.0, gt=0, description="Largest accepted upload.")
     auth: str | None = Field(None, description="`user:password` to require a login in the UI.")
+    concurrency: int = Field(
+        4, ge=1, le=64, description="Chat answers computed at once by the web app (Gradio's "
+        "concurrency limit); more wait in the queue.")
+    queue_size: int = Field(
+        64, ge=1, description="Requests the web app's queue holds; more are refused with "
+        "'queue is full'.")
+    api_key: str | None = Field(
+        None, description="Bearer token the /v1 API requires (default: the QA_AUTH password "
+        "when QA_AUTH is set, else none).")
+    api_sources_in_text: bool = Field(
+        False, description="/v1 answers end with a numbered 'Sources' list (for chat UIs "
+        "that show only text); a request's `sources_in_text` overrides it.")
     host: str = Field("127.0.0.1", description="Address the web app listens on.")
     port: int = Field(7860, ge=1, le=65535, description="Port of the web app.")
     prompts_dir: str | None = Field(
@@ -85,6 +109,7 @@ class Settings(BaseSettings):
     )
 
     @field_validator("chroma_url", "llm_base_url", "llm_api_key", "embed_base_url", "auth",
+                     "api_key",
                      mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
@@ -98,8 +123,15 @@ class Settings(BaseSettings):
         return value
 
     @property
-    def api_key(self) -> str | None:
+    def llm_key(self) -> str | None:
         return self.llm_api_key or os.environ.get("OPENAI_API_KEY") or None
+
+    @property
+    def server_key(self) -> str | None:
+        """The bearer token the /v1 API requires, if any."""
+        if self.api_key:
+            return self.api_key
+        return self.auth.split(":", 1)[1] if self.auth else None
 
     @property
     def base_url(self) -> str | None:
@@ -107,7 +139,7 @@ class Settings(BaseSettings):
 
     @property
     def llm_configured(self) -> bool:
-        return bool(self.api_key or self.base_url)
+        return bool(self.llm_key or self.base_url)
 
     @property
     def answer_mode(self) -> Literal["extractive", "llm"]:

@@ -100,6 +100,7 @@ class Answer:
     support: float | None = None  # extractive: score of the best candidate sentence
     claims: tuple[Claim, ...] = ()
     standalone_question: str | None = None  # a follow-up rewritten with the conversation
+    incomplete: bool = False  # the LLM's answer was cut short (token limit)
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -120,6 +121,7 @@ class Answer:
             "support": None if self.support is None else round(self.support, 4),
             "claims": [c.to_json() for c in self.claims],
             "standalone_question": self.standalone_question,
+            "incomplete": self.incomplete,
         }
 
 

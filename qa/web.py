@@ -224,9 +224,13 @@ class Handlers:
     def respond(self, message: str, chat: list[Message], turns: list[Answer], mode: str,
                 top_k: int) -> Iterator[tuple[list[Message], list[Answer], str, str]]:
         """Streams ``(chat, turns, sources_html, textbox)`` as the answer arrives."""
-        question = (message or "").strip()
-        if not question:
-            yield chat, turns, render_sources(turns), ""
+        try:
+            question = self.assistant.check_question(message or "")
+        except QAError as exc:  # empty or over-long: say so, keep the session as it was
+            shown = " ".join((message or "").split())
+            shown = shown[:200] + "…" if len(shown) > 200 else shown
+            prompt = ([{"role": "user", "content": html.escape(shown)}] if shown else [])
+            yield _with_reply([*chat, *prompt], _error(str(exc))), turns, render_sources(turns), ""
             return
         chat = [*chat, {"role": "user", "content": question}]
         sources = render_sources(turns)

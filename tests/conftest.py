@@ -160,3 +160,30 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@contextlib.contextmanager
+def serving(assistant: Assistant) -> Iterator[str]:
+    """``app.create_app(assistant)`` (the /v1 API and the web chat) served by uvicorn on a free
+    127.0.0.1 port in this process; yields its base URL."""
+    import threading
+
+    import uvicorn
+
+    import app
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app.create_app(assistant), host="127.0.0.1",
+                                           port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started:
+        if not thread.is_alive() or time.time() > deadline:
+            pytest.fail("the app did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -19,15 +19,24 @@ class _QuietServer(ThreadingHTTPServer):
 
 @dataclass
 class Reply:
-    """One scripted reply. ``status`` != 200 sends an error body; ``delay`` stalls first;
-    ``chunk`` sets the streaming piece size; ``drop_after`` cuts a stream after that many
-    pieces (a broken connection)."""
+    """One scripted reply. ``status`` != 200 sends an error body (with ``code``, and
+    ``headers`` such as Retry-After); ``delay`` stalls before answering, ``stall`` after the
+    first streamed piece; ``chunk`` sets the streaming piece size; ``drop_after`` cuts a stream
+    after that many pieces (a broken connection); ``raw`` is sent instead of a well-formed body
+    (malformed JSON); ``no_choices`` sends an empty ``choices`` list; ``finish_reason`` ends
+    the answer (``"length"``: cut at max_tokens)."""
 
     content: str = ""
     status: int = 200
     delay: float = 0.0
+    stall: float = 0.0
     chunk: int = 7
     drop_after: int | None = None
+    code: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    raw: str | None = None
+    no_choices: bool = False
+    finish_reason: str = "stop"
 
 
 @dataclass
@@ -83,11 +92,14 @@ class ScriptedOpenAI:
             def log_message(self, *args: Any) -> None:  # keep test output quiet
                 pass
 
-            def _json(self, status: int, payload: dict[str, Any]) -> None:
-                data = json.dumps(payload).encode()
+            def _json(self, status: int, payload: dict[str, Any] | str,
+                      headers: dict[str, str] | None = None) -> None:
+                data = (payload if isinstance(payload, str) else json.dumps(payload)).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
 
@@ -108,19 +120,25 @@ class ScriptedOpenAI:
                 if reply.delay:
                     time.sleep(reply.delay)
                 if reply.status != 200:
+                    kind = "invalid_request_error" if reply.status < 500 else "server_error"
                     self._json(reply.status, {"error": {
                         "message": reply.content or f"scripted failure {reply.status}",
-                        "type": "server_error", "code": reply.status}})
+                        "type": kind, "param": None, "code": reply.code}}, reply.headers)
                     return
                 model = body.get("model", server.model)
                 if body.get("stream"):
                     self._stream(reply, model)
                     return
+                if reply.raw is not None:
+                    self._json(200, reply.raw)
+                    return
+                choices = [] if reply.no_choices else [
+                    {"index": 0, "finish_reason": reply.finish_reason,
+                     "message": {"role": "assistant", "content": reply.content}}]
                 self._json(200, {
                     "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()),
                     "model": model,
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": reply.content}}],
+                    "choices": choices,
                     "usage": {"prompt_tokens": 100, "completion_tokens": len(reply.content.split()),
                               "total_tokens": 100 + len(reply.content.split())},
                 })
@@ -131,13 +149,22 @@ class ScriptedOpenAI:
                 self.send_header("Cache-Control", "no-cache")
                 self.send_header("Connection", "close")
                 self.end_headers()
+                if reply.raw is not None:
+                    self.wfile.write(f"data: {reply.raw}\n\n".encode())
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
                 pieces = [reply.content[i : i + reply.chunk]
                           for i in range(0, len(reply.content), reply.chunk)]
+                if reply.no_choices:
+                    pieces = []
                 for number, piece in enumerate(pieces):
                     if reply.drop_after is not None and number >= reply.drop_after:
                         self.wfile.flush()
                         self.connection.shutdown(2)
                         return
+                    if number == 1 and reply.stall:
+                        time.sleep(reply.stall)
                     event = {"id": "chatcmpl-test", "object": "chat.completion.chunk",
                              "created": int(time.time()), "model": model,
                              "choices": [{"index": 0, "delta": {"content": piece},
@@ -146,7 +173,8 @@ class ScriptedOpenAI:
                     self.wfile.flush()
                 done = {"id": "chatcmpl-test", "object": "chat.completion.chunk",
                         "created": int(time.time()), "model": model,
-                        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+                        "choices": [] if reply.no_choices else [
+                            {"index": 0, "delta": {}, "finish_reason": reply.finish_reason}]}
                 self.wfile.write(f"data: {json.dumps(done)}\n\ndata: [DONE]\n\n".encode())
                 self.wfile.flush()
                 self.close_connection = True

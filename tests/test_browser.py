@@ -3,6 +3,7 @@ Screenshots go to test-artifacts/screenshots/."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -21,18 +22,18 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextlib.contextmanager
+def _app(work: Path, **env_more: str) -> Iterator[str]:
+    """``python app.py`` on a free port over a private copy of the bundled articles."""
     from qa.settings import BUNDLED_ARTICLES
 
-    work = tmp_path_factory.mktemp("app")
     corpus = work / "articles"
     shutil.copytree(BUNDLED_ARTICLES, corpus)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QA_", "OPENAI_"))}
     env.update(QA_INDEX_DIR=str(work / "index"), QA_CORPUS_DIR=str(corpus),
                QA_UPLOAD_DIR=str(work / "uploads"), GRADIO_ANALYTICS_ENABLED="False",
-               HF_HUB_OFFLINE="1")
+               HF_HUB_OFFLINE="1", **env_more)
     url = f"http://127.0.0.1:{port}/"
 
     def serving() -> bool:
@@ -46,6 +47,12 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                  serving, name="app.py", timeout=120, cwd=work, env=env):
         yield url
     assert "Traceback" not in (work / "app.log").read_text()
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with _app(tmp_path_factory.mktemp("app")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -139,3 +146,26 @@ def test_two_sessions_do_not_share_history(browser, app_url: str) -> None:  # ty
     assert "Where did Iran" not in first.locator("#sources").inner_text()
     first.context.close()
     second.context.close()
+
+
+def test_login_is_required_and_works(browser, tmp_path: Path, artifacts: Path) -> None:  # type: ignore[no-untyped-def]
+    with _app(tmp_path, QA_AUTH="editor:pa55word") as url:
+        page = browser.new_context(viewport={"width": 1400, "height": 950}).new_page()
+        page.goto(url)
+        page.get_by_label("username").wait_for(timeout=60_000)
+        assert page.locator("#question").count() == 0  # nothing of the app before the login
+        page.screenshot(path=str(artifacts / "screenshots" / "login.png"))
+        page.get_by_label("username").fill("editor")
+        page.get_by_label("password").fill("wrong")
+        page.get_by_role("button", name="Login").click()
+        page.get_by_text("Incorrect", exact=False).wait_for(timeout=30_000)
+        page.get_by_label("username").fill("editor")  # the failed attempt cleared the form
+        page.get_by_label("password").fill("pa55word")
+        page.get_by_role("button", name="Login").click()
+        page.wait_for_selector("#question textarea", timeout=60_000)
+        page.wait_for_function(
+            "document.querySelector('#status')?.innerText.includes('passages indexed')",
+            timeout=120_000)
+        _ask(page, "How many Tor-M1 systems did Iran receive?")
+        assert "29" in page.locator("#chat .message").last.inner_text()
+        page.context.close()

@@ -144,7 +144,7 @@ def test_errors_raise_when_fallback_is_off(real_index: Path, llm_server: Scripte
                              llm_timeout=1, llm_max_retries=0, llm_fallback=False)
     assistant = Assistant(settings, embedder=bundled_embedder)
     llm_server.set(Reply("late", delay=3))
-    with pytest.raises(LLMError, match="did not answer in time"):
+    with pytest.raises(LLMError, match="did not answer within 1 s"):
         assistant.ask(Q)
     llm_server.set(Reply(status=401, content="bad key"))
     with pytest.raises(LLMError, match="refused the API key"):

@@ -8,7 +8,14 @@ from vectorstore.embeddings import (
     SentenceTransformerEmbedder,
     make_embedder,
 )
-from vectorstore.errors import EmbeddingError, ManifestMismatch, StoreError
+from vectorstore.errors import (
+    EmbeddingError,
+    ManifestMismatch,
+    StoreDamaged,
+    StoreError,
+    StoreLocked,
+)
+from vectorstore.lock import lock_path, write_lock
 from vectorstore.store import ChromaStore, ChunkRecord, FileRecord, Hit, open_client
 
 __all__ = [
@@ -23,7 +30,11 @@ __all__ = [
     "ManifestMismatch",
     "OpenAIEmbedder",
     "SentenceTransformerEmbedder",
+    "StoreDamaged",
     "StoreError",
+    "StoreLocked",
+    "lock_path",
     "make_embedder",
     "open_client",
+    "write_lock",
 ]

@@ -11,3 +11,11 @@ class ManifestMismatch(StoreError):
 
 class EmbeddingError(StoreError):
     """The embedding model could not be loaded or failed to embed."""
+
+
+class StoreLocked(StoreError):
+    """Another process is writing the same on-disk index."""
+
+
+class StoreDamaged(StoreError):
+    """The on-disk index cannot be read: its files are truncated, garbled or missing."""

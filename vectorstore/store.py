@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
-from vectorstore.errors import ManifestMismatch, StoreError
+from vectorstore.errors import ManifestMismatch, StoreDamaged, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,19 @@ def open_client(index_dir: str | None = None, chroma_url: str | None = None) -> 
     try:
         return chromadb.PersistentClient(path=index_dir, settings=_settings())
     except Exception as exc:
-        raise StoreError(f"cannot open the index directory {index_dir}: {exc}") from exc
+        _forget_clients()
+        raise StoreDamaged(f"cannot open the index directory {index_dir}: {exc}") from exc
+
+
+def _forget_clients() -> None:
+    """Chroma caches one client per directory in the process; drop a broken one so that a
+    rebuilt directory is opened afresh."""
+    try:
+        from chromadb.api.client import SharedSystemClient
+
+        SharedSystemClient.clear_system_cache()
+    except Exception as exc:  # an internal API: never fail because of it
+        log.debug("could not clear Chroma's client cache: %s", exc)
 
 
 def _manifest_diff(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
@@ -130,6 +142,7 @@ class ChromaStore:
         manifest: Mapping[str, MetadataValue],
         *,
         location: str = "",
+        replace: bool = False,
     ) -> None:
         self.client = client
         self.name = name
@@ -137,6 +150,8 @@ class ChromaStore:
         self.location = location or name
         self._chunks: Any = None
         self._files: Any = None
+        if replace:
+            self._drop()
         self._open()
 
     # -- opening -------------------------------------------------------------------------------
@@ -154,27 +169,45 @@ class ChromaStore:
                 metadata={self.GENERATION_KEY: 0},
             )
         except Exception as exc:
-            raise StoreError(
+            _forget_clients()
+            raise StoreDamaged(
                 f"cannot open collection {self.name!r} at {self.location}: {exc}") from exc
+        rebuild = ("Rebuild it from the articles with `qa ingest --rebuild PATH...` "
+                   "(re-embeds everything)")
         stored_raw = (self._chunks.metadata or {}).get(self.MANIFEST_KEY)
-        stored = json.loads(stored_raw) if stored_raw else {}
+        if not stored_raw:
+            if self._chunks.count() > 0:
+                raise ManifestMismatch(
+                    f"the index at {self.location} (collection {self.name!r}) has no manifest, "
+                    "so the embedding model and chunking it was built with are unknown. "
+                    f"{rebuild}.")
+            self._chunks.modify(metadata={self.MANIFEST_KEY: json.dumps(self.manifest,
+                                                                        sort_keys=True)})
+            stored_raw = json.dumps(self.manifest, sort_keys=True)
+        try:
+            stored = json.loads(stored_raw)
+        except ValueError as exc:
+            raise ManifestMismatch(f"the manifest of the index at {self.location} is not valid "
+                                   f"JSON ({exc}). {rebuild}.") from exc
         diff = _manifest_diff(stored, self.manifest)
         if diff:
             raise ManifestMismatch(
                 f"the index at {self.location} (collection {self.name!r}) was built with other "
-                f"settings: {'; '.join(diff)}. Rebuild it with `qa ingest --rebuild PATH...` "
-                "(re-embeds everything), or point QA_INDEX_DIR / --index at another directory, "
-                "or change the settings back."
+                f"settings: {'; '.join(diff)}. {rebuild}, or point QA_INDEX_DIR / --index at "
+                "another directory, or change the settings back."
             )
 
     def reset(self) -> None:
         """Drop every chunk and file record and start an empty index with this manifest."""
+        self._drop()
+        self._open()
+
+    def _drop(self) -> None:
         for name in (self.name, f"{self.name}-files"):
             try:
                 self.client.delete_collection(name)
             except Exception as exc:  # collection may not exist
                 log.debug("delete_collection(%s): %s", name, exc)
-        self._open()
 
     def _fresh(self, call: Any) -> Any:
         """Run ``call()``; if another client dropped and re-created the collections (a rebuild),

@@ -1,0 +1,209 @@
+"""Hostile input: upload names that try to escape the upload folder, the Gradio file route asked
+for files outside the app, questions that are empty or huge, and an app behind QA_AUTH whose
+every route must need the login."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import CountingEmbedder, serving
+
+from qa import Assistant, IngestError, QAError, load_settings
+from qa.login_gate import is_public
+from qa.web import Handlers
+from vectorstore import HashEmbedder
+
+pytestmark = pytest.mark.fakes
+
+ARTICLE = b"Iran received 29 Tor-M1 air defense systems from Russia in 2007, officials said.\n"
+
+
+@pytest.fixture
+def assistant(tmp_path: Path, articles: Path) -> Assistant:
+    settings = load_settings(index_dir=tmp_path / "index", embed_model="hash",
+                             corpus_dir=articles, upload_dir=tmp_path / "work" / "uploads",
+                             max_upload_mb=0.01)
+    a = Assistant(settings, embedder=CountingEmbedder(HashEmbedder()))
+    a.ingest([articles])
+    return a
+
+
+def _files_under(root: Path) -> set[Path]:
+    return {p for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize(("name", "stored"), [
+    ("../../x.txt", "x.txt"),
+    ("..\\..\\evil.md", "evil.md"),
+    ("%2e%2e%2fx.txt", "2e_2e_2fx.txt"),
+    ("a\x00b.txt", "ab.txt"),
+    ("/tmp/../../abs.html", "abs.html"),
+    ("a" * 296 + ".txt", "a" * 80 + ".txt"),
+])
+def test_hostile_upload_names_are_stored_under_a_safe_name(
+        assistant: Assistant, tmp_path: Path, name: str, stored: str) -> None:
+    before = _files_under(tmp_path)
+    report = assistant.add_files([(name, ARTICLE)])
+    upload_dir = assistant.settings.upload_dir.resolve()
+    new = _files_under(tmp_path) - before
+    assert new == {upload_dir / stored}  # one file, inside the upload folder, nowhere else
+    assert [f.status for f in report.files] == ["added"]
+    assert stored in {r.source for r in assistant.files()}
+
+
+@pytest.mark.parametrize(("name", "why"), [
+    ("/etc/passwd", "only .htm, .html, .markdown, .md, .txt files"),
+    ("..\\win.ini", "only .htm"),
+    ("%2e%2e%2f", "only .htm"),
+    ("x.txt\x00.exe", "only .htm"),
+    ("big.txt", "over the 0 MB upload cap"),
+    ("empty.txt", "the file is empty"),
+])
+def test_hostile_uploads_are_refused_with_a_message(assistant: Assistant, tmp_path: Path,
+                                                    name: str, why: str) -> None:
+    data = {"big.txt": ARTICLE * 200, "empty.txt": b"  \n"}.get(name, ARTICLE)
+    before = _files_under(tmp_path)
+    count = assistant.count()
+    with pytest.raises(IngestError, match=re.escape(why)) as caught:
+        assistant.add_files([(name, data)])
+    assert "\x00" not in str(caught.value)  # the name is shown printable
+    assert _files_under(tmp_path) == before and assistant.count() == count
+
+
+def test_one_bad_upload_refuses_the_batch_and_keeps_the_index(assistant: Assistant) -> None:
+    count = assistant.count()
+    with pytest.raises(IngestError, match="passwd"):
+        assistant.add_files([("good.txt", ARTICLE), ("/etc/passwd", b"root:x:0:0")])
+    assert assistant.count() == count
+    assert not (assistant.settings.upload_dir / "good.txt").exists()
+
+
+def test_same_name_twice_keeps_both(assistant: Assistant) -> None:
+    assistant.add_files([("../a.txt", ARTICLE)])
+    assistant.add_files([("a.txt", ARTICLE + b"More.\n")])
+    assert len(list(assistant.settings.upload_dir.iterdir())) == 2
+
+
+# -- questions --------------------------------------------------------------------------------
+def test_empty_question_asks_for_one(assistant: Assistant) -> None:
+    for blank in ["", "   ", "\n\t", "\x00"]:
+        with pytest.raises(QAError, match="the question is empty: ask something"):
+            assistant.ask(blank)
+    *_, (chat, turns, _, _box) = Handlers(assistant).respond("  ", [], [], "extractive", 5)
+    assert "ask something about the articles" in chat[-1]["content"] and turns == []
+
+
+def test_huge_question_is_refused_with_the_limit(assistant: Assistant) -> None:
+    with pytest.raises(QAError, match=r"99,999 characters long; ask in at most 4,000"):
+        assistant.ask("whyy " * 20_000)
+    *_, (chat, turns, _, _) = Handlers(assistant).respond("x" * 100_000, [], [], "extractive", 5)
+    assert len(chat[0]["content"]) < 300  # the echo is cut, the page stays usable
+    assert "at most 4,000" in chat[-1]["content"] and turns == []
+    assert assistant.ask("How many Tor-M1 systems did Iran receive? " + " " * 50_000).answered
+
+
+# -- the app over HTTP ------------------------------------------------------------------------
+def _request(url: str, method: str = "GET", data: bytes | None = None,
+             headers: dict[str, str] | None = None) -> tuple[int, bytes, Any]:
+    request = urllib.request.Request(url, method=method, data=data, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, response.read(), response.headers
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(), exc.headers
+
+
+@pytest.fixture
+def open_app(assistant: Assistant) -> Iterator[str]:
+    with serving(assistant) as url:
+        yield url
+
+
+def test_file_route_serves_nothing_outside_the_app(open_app: str, assistant: Assistant) -> None:
+    secret = Path(assistant.settings.corpus_dir).parent / "secret.txt"
+    secret.write_text("TOP SECRET")
+    index_file = next(Path(assistant.settings.index_dir).rglob("*.sqlite3"))
+    article = next(Path(assistant.settings.corpus_dir).iterdir())
+    targets = ["/etc/passwd", str(secret), str(index_file), str(article),
+               str(Path(__file__).resolve()), "../../../../etc/passwd",
+               urllib.parse.quote("/etc/passwd", safe=""), "%2e%2e/%2e%2e/etc/passwd"]
+    for target in targets:
+        for route in ("/gradio_api/file=", "/file=", "/gradio_api/file/"):
+            status, body, _ = _request(f"{open_app}{route}{target}")
+            assert status in (403, 404), (route, target, status)
+            assert b"TOP SECRET" not in body and b"root:" not in body
+
+
+def _routes(app: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """Every (method, path) the app serves, mounted and included routers too."""
+    for route in app.routes:
+        if hasattr(route, "original_router"):  # FastAPI's included router
+            ctx = route.include_context
+            inner = getattr(ctx, "prefix", None) or ""
+            yield from _routes(route.original_router, prefix + inner)
+        elif hasattr(route, "methods") and route.methods:
+            for method in sorted(route.methods - {"HEAD"}):
+                yield method, prefix + route.path
+        elif hasattr(getattr(route, "app", None), "routes"):  # a mounted app (Gradio)
+            yield from _routes(route.app, prefix + route.path)
+
+
+@pytest.fixture
+def locked(tmp_path: Path, articles: Path) -> Iterator[tuple[str, Any]]:
+    import app
+
+    settings = load_settings(index_dir=tmp_path / "index", embed_model="hash",
+                             corpus_dir=articles, upload_dir=tmp_path / "uploads",
+                             auth="editor:pa55word")
+    a = Assistant(settings, embedder=HashEmbedder())
+    with serving(a) as url:
+        yield url, app.create_app(a)
+
+
+def test_with_auth_every_route_needs_the_login(locked: tuple[str, Any]) -> None:
+    url, served = locked
+    routes = sorted(set(_routes(served)))
+    assert len(routes) > 60 and ("POST", "/v1/chat/completions") in routes
+    checked = []
+    for method, path in routes:
+        concrete = re.sub(r"\{[^}]+\}", "x", path)
+        if is_public(concrete):
+            continue
+        status, body, _ = _request(f"{url}{concrete}", method,
+                                   b"{}" if method == "POST" else None,
+                                   {"Content-Type": "application/json"})
+        assert status == 401, f"{method} {path} answered {status} without a login: {body[:80]!r}"
+        checked.append(path)
+    assert "/gradio_api/queue/join" in checked and "/config" in checked
+    # the public login page gives nothing away
+    status, page, _ = _request(f"{url}/")
+    assert status == 200 and b"Ask a question about the articles" not in page
+    assert b"TOP" not in _request(f"{url}/gradio_api/file=/etc/passwd")[1]
+
+
+def test_with_auth_logging_in_opens_the_routes(locked: tuple[str, Any]) -> None:
+    url, _ = locked
+    status, _, _ = _request(f"{url}/login", "POST",
+                            b"username=editor&password=wrong",
+                            {"Content-Type": "application/x-www-form-urlencoded"})
+    assert status in (400, 401)
+    status, _, headers = _request(f"{url}/login", "POST",
+                                  b"username=editor&password=pa55word",
+                                  {"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 200
+    cookie = "; ".join(c.split(";", 1)[0] for c in headers.get_all("set-cookie"))
+    status, body, _ = _request(f"{url}/config", headers={"Cookie": cookie})
+    assert status == 200 and json.loads(body)["components"]
+    # the API takes the QA_AUTH password as its bearer token when QA_API_KEY is unset
+    assert _request(f"{url}/v1/models")[0] == 401
+    status, body, _ = _request(f"{url}/v1/models",
+                               headers={"Authorization": "Bearer pa55word"})
+    assert status == 200 and json.loads(body)["data"][0]["id"] == "qa-extractive"
