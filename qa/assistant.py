@@ -45,6 +45,7 @@ from vectorstore import (
     StoreDamaged,
     StoreError,
     StoreLocked,
+    evict,
     make_embedder,
     open_client,
     write_lock,
@@ -136,6 +137,7 @@ class Assistant:
                     stamp = time.strftime("%Y%m%d-%H%M%S")
                     aside = local.with_name(f"{local.name}.damaged-{stamp}")
                     local.rename(aside)
+                    evict(str(local))
                     log.warning("moved the damaged index %s aside to %s", local, aside)
                     return open_it()
         except StoreLocked as exc:
@@ -196,9 +198,9 @@ class Assistant:
         if rebuild:
             self.store.reset()
         return Ingestor(
-                    self.store, self.embedder, self.chunker,
-                    max_bytes=int(self.settings.max_file_mb * 1_000_000),
-                    embed_batch=max(self.settings.embed_batch_size * 8, 64),
+            self.store, self.embedder, self.chunker,
+            max_bytes=int(self.settings.max_file_mb * 1_000_000),
+            embed_batch=max(self.settings.embed_batch_size * 8, 64),
             clean_clutter=self.settings.clean_clutter,
         ).run(targets, progress=progress, on_progress=on_progress)
 

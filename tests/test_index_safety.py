@@ -177,3 +177,16 @@ def test_index_dir_that_is_a_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(IndexUnavailable, match=str(bad)):
         Assistant(load_settings(index_dir=bad, embed_model="hash"))
     assert bad.read_text() == "not a directory"
+
+
+def test_rebuild_in_the_same_process_after_damage(tmp_path: Path, articles: Path) -> None:
+    index = tmp_path / "index"
+    settings = load_settings(index_dir=index, embed_model="hash", corpus_dir=articles)
+    healthy = Assistant(settings, embedder=HashEmbedder())  # a client the process keeps open
+    healthy.ingest([articles])
+    _garble(index)
+    with pytest.raises(IndexUnavailable, match="qa ingest --rebuild"):
+        Assistant(settings, embedder=HashEmbedder())
+    rebuilt = Assistant(settings, embedder=HashEmbedder(), rebuild=True)
+    assert rebuilt.ingest([articles]).count("added") == 5
+    assert rebuilt.ask(Q).answered

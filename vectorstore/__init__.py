@@ -16,7 +16,7 @@ from vectorstore.errors import (
     StoreLocked,
 )
 from vectorstore.lock import lock_path, write_lock
-from vectorstore.store import ChromaStore, ChunkRecord, FileRecord, Hit, open_client
+from vectorstore.store import ChromaStore, ChunkRecord, FileRecord, Hit, evict, open_client
 
 __all__ = [
     "BM25Index",
@@ -33,6 +33,7 @@ __all__ = [
     "StoreDamaged",
     "StoreError",
     "StoreLocked",
+    "evict",
     "lock_path",
     "make_embedder",
     "open_client",

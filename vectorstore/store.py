@@ -104,20 +104,35 @@ def open_client(index_dir: str | None = None, chroma_url: str | None = None) -> 
         raise StoreError("no index directory and no Chroma server URL given")
     try:
         return chromadb.PersistentClient(path=index_dir, settings=_settings())
-    except Exception as exc:
-        _forget_clients()
+    except Exception as exc:  # Chroma releases the half-opened client itself
         raise StoreDamaged(f"cannot open the index directory {index_dir}: {exc}") from exc
 
 
-def _forget_clients() -> None:
-    """Chroma caches one client per directory in the process; drop a broken one so that a
-    rebuilt directory is opened afresh."""
-    try:
-        from chromadb.api.client import SharedSystemClient
+def evict(index_dir: str) -> None:
+    """Forget Chroma's shared in-process client for a damaged directory that was moved aside,
+    so that the rebuilt directory gets a fresh one (other clients of that directory are broken
+    anyway). Uses Chroma internals, guarded: at worst a restart is needed."""
+    import os
 
-        SharedSystemClient.clear_system_cache()
-    except Exception as exc:  # an internal API: never fail because of it
-        log.debug("could not clear Chroma's client cache: %s", exc)
+    try:
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        for key in {index_dir, os.path.abspath(index_dir)}:
+            system = SharedSystemClient._identifier_to_system.pop(key, None)
+            SharedSystemClient._identifier_to_refcount.pop(key, None)
+            if system is not None:
+                system.stop()
+    except Exception as exc:
+        log.debug("could not evict Chroma's client for %s: %s", index_dir, exc)
+
+
+def _release(client: Any) -> None:
+    """Close a client whose index turned out damaged: Chroma shares one client per directory
+    in a process, and a rebuilt directory must not be served by the old one."""
+    try:
+        client.close()
+    except Exception as exc:  # closing is a courtesy: never fail because of it
+        log.debug("could not close the Chroma client: %s", exc)
 
 
 def _manifest_diff(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
@@ -169,7 +184,7 @@ class ChromaStore:
                 metadata={self.GENERATION_KEY: 0},
             )
         except Exception as exc:
-            _forget_clients()
+            _release(self.client)
             raise StoreDamaged(
                 f"cannot open collection {self.name!r} at {self.location}: {exc}") from exc
         rebuild = ("Rebuild it from the articles with `qa ingest --rebuild PATH...` "
