@@ -158,6 +158,7 @@ class ChatModel:
         pieces: list[str] = []
         usage_obj: Any = None
         finish: str | None = None
+        stream: Any = None
         try:
             stream = self.client.chat.completions.create(
                 model=self.model, messages=list(messages), temperature=self.temperature,
@@ -165,7 +166,6 @@ class ChatModel:
             )
             for event in stream:
                 if time.perf_counter() - started > self.answer_limit:
-                    stream.close()
                     raise LLMError(f"the answer from {self.base_url} took more than "
                                    f"{self.answer_limit:g} s and was cut off", status=504)
                 if getattr(event, "usage", None):
@@ -182,6 +182,9 @@ class ChatModel:
             raise
         except Exception as exc:
             raise _failure(exc, self.base_url, self.timeout) from exc
+        finally:  # also when the caller stops listening: the connection is closed at once
+            if stream is not None:
+                stream.close()
         if finish is None:
             raise LLMError(f"the answer stream from {self.base_url} broke off before the end"
                            f"{'' if pieces else ' (it sent no answer)'}")

@@ -14,9 +14,10 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from typing import Any, Literal
 
 from fastapi import Request
@@ -151,6 +152,9 @@ class ChatService:
     def __init__(self, assistant: Assistant) -> None:
         self.assistant = assistant
         self.settings = assistant.settings
+        # answers are CPU-bound: at most QA_CONCURRENCY at once, as in the web chat; the rest
+        # wait their turn in the server's thread pool
+        self._slots = threading.BoundedSemaphore(self.settings.concurrency)
 
     def models(self) -> dict[str, Any]:
         names = ["qa-extractive"] + (["qa-llm"] if self.settings.llm_configured else [])
@@ -200,7 +204,8 @@ class ChatService:
     def complete(self, request: ChatRequest) -> dict[str, Any]:
         try:
             question, turns, mode = self._ask_args(request)
-            answer = self.assistant.ask(question, turns, mode=mode, fallback=False)
+            with self._slots:
+                answer = self.assistant.ask(question, turns, mode=mode, fallback=False)
         except QAError as exc:
             raise _from_qa_error(exc) from exc
         content = answer.text + (sources_text(answer) if self._sources_wanted(request) else "")
@@ -213,20 +218,33 @@ class ChatService:
             "usage": usage(request, content),
         }
 
-    def stream(self, request: ChatRequest) -> Iterator[str]:
+    def stream(self, request: ChatRequest) -> Generator[str, None, None]:
         """Server-sent events in OpenAI's chunk format, ending with ``data: [DONE]``. Errors
         before the first piece raise :class:`APIError` (a proper HTTP status); later ones are
         sent as an error event, so a broken answer never looks complete."""
+        question, turns, mode = self._ask_args_or_error(request)
+        self._slots.acquire()
         try:
-            question, turns, mode = self._ask_args(request)
             pieces = self.assistant.stream(question, turns, mode=mode, fallback=False)
             first = next(pieces)
         except QAError as exc:
+            self._slots.release()
             raise _from_qa_error(exc) from exc
-        return self._events(request, first, pieces)
+        except BaseException:
+            self._slots.release()
+            raise
+        events = self._events(request, first, pieces)
+        head = next(events)  # started: from now on its `finally` releases the slot, even if
+        return _resumed(head, events)  # the response is dropped without being sent
+
+    def _ask_args_or_error(self, request: ChatRequest) -> tuple[str, list[tuple[str, str]], Any]:
+        try:
+            return self._ask_args(request)
+        except QAError as exc:
+            raise _from_qa_error(exc) from exc
 
     def _events(self, request: ChatRequest, first: str | Answer,
-                pieces: Iterator[str | Answer]) -> Iterator[str]:
+                pieces: Iterator[str | Answer]) -> Generator[str, None, None]:
         cid = f"chatcmpl-{uuid.uuid4().hex}"
         created = int(time.time())
 
@@ -237,9 +255,9 @@ class ChatService:
                      "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **more}
             return f"data: {json.dumps(event, ensure_ascii=False)}\n\n"
 
-        yield chunk({"role": "assistant", "content": ""})
         sent = ""
-        try:
+        try:  # the slot taken in stream() is held until the answer is complete or abandoned
+            yield chunk({"role": "assistant", "content": ""})
             item: str | Answer = first
             while not isinstance(item, Answer):
                 sent += item
@@ -251,6 +269,11 @@ class ChatService:
             yield f"data: {json.dumps(error.body())}\n\n"
             yield "data: [DONE]\n\n"
             return
+        finally:
+            close = getattr(pieces, "close", None)  # a client that hung up stops the answer
+            if close is not None:
+                close()
+            self._slots.release()
         answer = item
         # the final text is authoritative: where checks changed what was streamed, say so
         tail = answer.text[len(sent):] if answer.text.startswith(sent) else (
@@ -262,6 +285,42 @@ class ChatService:
         yield chunk({}, _finish_reason(answer), usage=usage(request, sent + tail),
                     **extras(answer))
         yield "data: [DONE]\n\n"
+
+
+def _resumed(head: str, events: Generator[str, None, None]) -> Generator[str, None, None]:
+    """``head`` then the rest of ``events``; closing this closes ``events``."""
+    try:
+        yield head
+        yield from events
+    finally:
+        events.close()
+
+
+def _close_when_idle(events: Generator[str, None, None], patience: float = 600.0) -> None:
+    """Close a generator another thread may still be stepping (a client hung up while its
+    answer was being computed): retry until that step is over."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            events.close()
+            return
+        except ValueError:  # "generator already executing"
+            if time.monotonic() > deadline:
+                log.warning("an abandoned answer stream could not be closed")
+                return
+            time.sleep(0.05)
+
+
+async def _sse(events: Generator[str, None, None]) -> AsyncIterator[str]:
+    """Server-sent events from a blocking generator, stepped in the thread pool. When the
+    client hangs up, the generator is closed, which ends the answer and frees its slot."""
+    from starlette.concurrency import iterate_in_threadpool
+
+    try:
+        async for event in iterate_in_threadpool(events):
+            yield event
+    finally:
+        threading.Thread(target=_close_when_idle, args=(events,), daemon=True).start()
 
 
 def router(assistant: Assistant) -> Any:
@@ -301,7 +360,7 @@ def router(assistant: Assistant) -> Any:
             chat = service.parse(body)
             if chat.stream:
                 events = await run_in_threadpool(service.stream, chat)
-                return StreamingResponse(events, media_type="text/event-stream",
+                return StreamingResponse(_sse(events), media_type="text/event-stream",
                                          headers={"Cache-Control": "no-cache"})
             return await run_in_threadpool(service.complete, chat)
         except APIError as exc:

@@ -259,3 +259,31 @@ def test_conversation_from_messages() -> None:
                                                   {"type": "image_url", "image_url": {}}])]
     question, turns = conversation(messages)
     assert question == "And when?" and turns == [("How many Tor-M1?", "29 [1].")]
+
+
+def test_answers_hold_a_slot_and_give_it_back(real_index: Path,
+                                              bundled_embedder: SentenceTransformerEmbedder,
+                                              llm_server: ScriptedOpenAI) -> None:
+    """With QA_CONCURRENCY=1, a stream abandoned half-way, an upstream failure and a bad
+    request must each give the only slot back: the next request is still answered."""
+    import concurrent.futures
+
+    assistant = _assistant(real_index, bundled_embedder, concurrency=1,
+                           llm_base_url=llm_server.base_url, llm_max_retries=0, llm_timeout=3)
+    with serving(assistant) as url:
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0, timeout=30)
+        ask = [{"role": "user", "content": Q}]
+        llm_server.set(Reply("Iran received 29 Tor-M1 systems, and much more besides.",
+                             chunk=3, stall=0.5))
+        stream = client.chat.completions.create(model="qa-llm", messages=ask, stream=True)
+        next(iter(stream))
+        stream.close()  # the client hangs up mid-answer
+        llm_server.set(Reply("down", status=503))
+        with pytest.raises(openai.InternalServerError):
+            client.chat.completions.create(model="qa-llm", messages=ask, stream=True)
+        with pytest.raises(openai.BadRequestError):
+            client.chat.completions.create(model="qa-extractive", messages=[])
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:  # four at once, one at a time
+            replies = list(pool.map(lambda _: client.chat.completions.create(
+                model="qa-extractive", messages=ask), range(4)))
+        assert all("29" in r.choices[0].message.content for r in replies)
