@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from qa.errors import ContextTooLong, LLMError
+from qa.offline import count_tokens
 
 log = logging.getLogger(__name__)
 
@@ -23,12 +24,6 @@ class Usage:
     completion_tokens: int | None
     latency_ms: float
     finish_reason: str | None = None  # "length": the answer was cut at max_tokens
-
-
-def _estimate_tokens(text: str) -> int:
-    from qa.offline import tiktoken_encoding
-
-    return len(tiktoken_encoding().encode(text))
 
 
 _CONTEXT_WORDS = re.compile(
@@ -144,8 +139,8 @@ class ChatModel:
             log.warning("llm answer cut at max_tokens=%d", self.max_tokens)
         u = getattr(response, "usage", None)
         usage = Usage(
-            getattr(u, "prompt_tokens", None) or _estimate_tokens(_joined(messages)),
-            getattr(u, "completion_tokens", None) or _estimate_tokens(text),
+            getattr(u, "prompt_tokens", None) or count_tokens(_joined(messages)),
+            getattr(u, "completion_tokens", None) or count_tokens(text),
             (time.perf_counter() - started) * 1000, finish,
         )
         self._log(usage, streamed=False)
@@ -192,8 +187,8 @@ class ChatModel:
             log.warning("llm answer cut at max_tokens=%d", self.max_tokens)
         text = "".join(pieces)
         usage = Usage(
-            getattr(usage_obj, "prompt_tokens", None) or _estimate_tokens(_joined(messages)),
-            getattr(usage_obj, "completion_tokens", None) or _estimate_tokens(text),
+            getattr(usage_obj, "prompt_tokens", None) or count_tokens(_joined(messages)),
+            getattr(usage_obj, "completion_tokens", None) or count_tokens(text),
             (time.perf_counter() - started) * 1000, finish,
         )
         self._log(usage, streamed=True)

@@ -33,3 +33,8 @@ def tiktoken_encoding(name: str = "cl100k_base") -> Any:
     import tiktoken
 
     return tiktoken.get_encoding(name)
+
+
+def count_tokens(text: str) -> int:
+    """Tokens in ``text`` by tiktoken's cl100k_base (LLM usage figures)."""
+    return len(tiktoken_encoding().encode(text))

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from qa.assistant import Assistant
 from qa.errors import IndexUnavailable, LLMError, QAError
+from qa.offline import count_tokens
 from qa.types import Answer
 
 log = logging.getLogger(__name__)
@@ -129,12 +130,6 @@ def extras(answer: Answer) -> dict[str, Any]:
             "incomplete": answer.incomplete}
 
 
-def count_tokens(text: str) -> int:
-    from qa.offline import tiktoken_encoding
-
-    return len(tiktoken_encoding().encode(text))
-
-
 def usage(request: ChatRequest, content: str) -> dict[str, int]:
     prompt = count_tokens("\n".join(m.text() for m in request.messages))
     completion = count_tokens(content)
@@ -155,6 +150,7 @@ class ChatService:
         # answers are CPU-bound: at most QA_CONCURRENCY at once, as in the web chat; the rest
         # wait their turn in the server's thread pool
         self._slots = threading.BoundedSemaphore(self.settings.concurrency)
+        self._indexed = False  # once the index has chunks, requests stop checking
 
     def models(self) -> dict[str, Any]:
         names = ["qa-extractive"] + (["qa-llm"] if self.settings.llm_configured else [])
@@ -192,8 +188,15 @@ class ChatService:
         return [m["id"] for m in self.models()["data"]]
 
     def _ask_args(self, request: ChatRequest) -> tuple[str, list[tuple[str, str]], Any]:
+        """The question, its history and the answer mode; the corpus is indexed first if the
+        index is still empty (once per server, as the web chat does on its first page load)."""
         question, turns = conversation(request.messages)
-        self.assistant.ensure_ingested()
+        try:
+            if not self._indexed:
+                self.assistant.ensure_ingested()
+                self._indexed = True
+        except QAError as exc:
+            raise _from_qa_error(exc) from exc
         return question, turns, MODELS[request.model]
 
     def _sources_wanted(self, request: ChatRequest) -> bool:
@@ -202,8 +205,8 @@ class ChatService:
         return self.settings.api_sources_in_text
 
     def complete(self, request: ChatRequest) -> dict[str, Any]:
+        question, turns, mode = self._ask_args(request)
         try:
-            question, turns, mode = self._ask_args(request)
             with self._slots:
                 answer = self.assistant.ask(question, turns, mode=mode, fallback=False)
         except QAError as exc:
@@ -222,7 +225,7 @@ class ChatService:
         """Server-sent events in OpenAI's chunk format, ending with ``data: [DONE]``. Errors
         before the first piece raise :class:`APIError` (a proper HTTP status); later ones are
         sent as an error event, so a broken answer never looks complete."""
-        question, turns, mode = self._ask_args_or_error(request)
+        question, turns, mode = self._ask_args(request)
         self._slots.acquire()
         try:
             pieces = self.assistant.stream(question, turns, mode=mode, fallback=False)
@@ -236,12 +239,6 @@ class ChatService:
         events = self._events(request, first, pieces)
         head = next(events)  # started: from now on its `finally` releases the slot, even if
         return _resumed(head, events)  # the response is dropped without being sent
-
-    def _ask_args_or_error(self, request: ChatRequest) -> tuple[str, list[tuple[str, str]], Any]:
-        try:
-            return self._ask_args(request)
-        except QAError as exc:
-            raise _from_qa_error(exc) from exc
 
     def _events(self, request: ChatRequest, first: str | Answer,
                 pieces: Iterator[str | Answer]) -> Generator[str, None, None]:

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -141,6 +142,45 @@ def port_open(port: int) -> Callable[[], bool]:
             return False
 
     return check
+
+
+def assistant_over(folder: Path, files: dict[str, str], embedder: Any) -> Assistant:
+    """An assistant whose index (in ``folder``) holds just ``files`` (name -> text)."""
+    corpus = folder / "corpus"
+    corpus.mkdir()
+    for name, text in files.items():
+        (corpus / name).write_text(text)
+    assistant = Assistant(load_settings(index_dir=folder / "index"), embedder=embedder)
+    assistant.ingest([corpus])
+    return assistant
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextlib.contextmanager
+def app_py(work: Path, corpus: Path, **env_more: str) -> Iterator[str]:
+    """``python app.py`` on a free port, its index in ``work/index`` (copy one there first to
+    start warm); yields its URL and checks its log for tracebacks afterwards."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QA_", "OPENAI_"))}
+    env.update(QA_INDEX_DIR=str(work / "index"), QA_CORPUS_DIR=str(corpus),
+               QA_UPLOAD_DIR=str(work / "uploads"), GRADIO_ANALYTICS_ENABLED="False",
+               HF_HUB_OFFLINE="1", **env_more)
+    url = f"http://127.0.0.1:{port}/"
+
+    def up() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    with running([sys.executable, str(ROOT / "app.py"), "--port", str(port)], work / "app.log",
+                 up, name="app.py", timeout=120, cwd=work, env=env):
+        yield url
+    log = (work / "app.log").read_text()
+    assert "Traceback" not in log and "ERROR" not in log, log[-3000:]
 
 
 @pytest.fixture(scope="session")

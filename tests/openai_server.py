@@ -4,6 +4,7 @@ server-sent-event streaming), answering from a script and injecting faults. For 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -180,3 +181,14 @@ class ScriptedOpenAI:
                 self.close_connection = True
 
         return Handler
+
+
+def block_of(body: dict[str, Any], needle: str, file: str | None = None) -> int:
+    """The number of the source block (in any message of a request) whose text contains
+    ``needle`` (and that comes from ``file``, if given)."""
+    for message in body["messages"]:
+        for m in re.finditer(r'<source n="(\d+)" file="([^"]+)"[^>]*>\n(.*?)\n</source>',
+                             message["content"], re.S):
+            if needle in m.group(3) and file in (None, m.group(2)):
+                return int(m.group(1))
+    raise AssertionError(f"{needle!r} not in any source block")

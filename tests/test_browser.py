@@ -4,49 +4,28 @@ Screenshots go to test-artifacts/screenshots/."""
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
-import sys
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import free_port, running
+from conftest import app_py
 
 pytestmark = [pytest.mark.browser, pytest.mark.real, pytest.mark.slow]
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @contextlib.contextmanager
 def _app(work: Path, **env_more: str) -> Iterator[str]:
-    """``python app.py`` on a free port over a private copy of the bundled articles."""
+    """``python app.py`` over a private copy of the bundled articles."""
     from qa.settings import BUNDLED_ARTICLES
 
-    corpus = work / "articles"
-    shutil.copytree(BUNDLED_ARTICLES, corpus)
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("QA_", "OPENAI_"))}
-    env.update(QA_INDEX_DIR=str(work / "index"), QA_CORPUS_DIR=str(corpus),
-               QA_UPLOAD_DIR=str(work / "uploads"), GRADIO_ANALYTICS_ENABLED="False",
-               HF_HUB_OFFLINE="1", **env_more)
-    url = f"http://127.0.0.1:{port}/"
-
-    def serving() -> bool:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                return bool(response.status == 200)
-        except OSError:
-            return False
-
-    with running([sys.executable, str(ROOT / "app.py"), "--port", str(port)], work / "app.log",
-                 serving, name="app.py", timeout=120, cwd=work, env=env):
+    shutil.copytree(BUNDLED_ARTICLES, work / "articles")
+    with app_py(work, work / "articles", **env_more) as url:
         yield url
-    assert "Traceback" not in (work / "app.log").read_text()
 
 
 @pytest.fixture(scope="module")

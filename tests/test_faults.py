@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from openai_server import Reply, ScriptedOpenAI
+from openai_server import Reply, ScriptedOpenAI, block_of
 
 from qa import Answer, Assistant, LLMError, load_settings
 from qa.web import Handlers
@@ -50,16 +50,6 @@ def _final(assistant: Assistant, streaming: bool) -> Answer:
 
 def _blocks(request: dict) -> int:  # type: ignore[type-arg]
     return len(re.findall(r'<source n="\d+"', request["messages"][-1]["content"]))
-
-
-def _tor_block(body: dict) -> int:  # type: ignore[type-arg]
-    """The number of the source block (in any message) quoting the Tor-M1 delivery."""
-    for message in body["messages"]:
-        for m in re.finditer(r'<source n="(\d+)"[^>]*>\n(.*?)\n</source>', message["content"],
-                             re.S):
-            if "29 Russian-made" in m.group(2):
-                return int(m.group(1))
-    raise AssertionError("no source block quotes the Tor-M1 delivery")
 
 
 def _fell_back(answer: Answer, why: str) -> None:
@@ -139,7 +129,8 @@ def test_context_length_error_retries_once_with_fewer_passages(
     def respond(body: dict) -> Reply:  # type: ignore[type-arg]
         if _blocks(body) > 2:
             return error
-        return Reply(f"Iran received 29 Tor-M1 air defense systems [{_tor_block(body)}].")
+        n = block_of(body, "29 Russian-made")
+        return Reply(f"Iran received 29 Tor-M1 air defense systems [{n}].")
 
     llm_server.set()
     llm_server.responder = respond
@@ -197,7 +188,8 @@ def test_empty_choices(make: Make, llm_server: ScriptedOpenAI, streaming: bool) 
 def test_answer_cut_at_the_token_limit_is_marked_incomplete(
         make: Make, llm_server: ScriptedOpenAI, streaming: bool) -> None:
     def respond(body: dict) -> Reply:  # type: ignore[type-arg]
-        return Reply(f"Iran received 29 Tor-M1 air defense systems [{_tor_block(body)}]. It",
+        n = block_of(body, "29 Russian-made")
+        return Reply(f"Iran received 29 Tor-M1 air defense systems [{n}]. It",
                      finish_reason="length")
 
     llm_server.set()

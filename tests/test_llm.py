@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
-from openai_server import Reply, ScriptedOpenAI
+from openai_server import Reply, ScriptedOpenAI, block_of
 
 from qa import Answer, Assistant, LLMError, load_settings
 from qa.llm import ChatModel
@@ -29,16 +28,6 @@ def llm_assistant(real_index: Path, bundled_embedder: SentenceTransformerEmbedde
     return Assistant(settings, embedder=bundled_embedder)
 
 
-def _block_of(request: dict, needle: str) -> int:  # type: ignore[type-arg]
-    """The number of the source block (as sent to the model) that contains ``needle``."""
-    for message in request["messages"]:
-        for m in re.finditer(r'<source n="(\d+)"[^>]*>\n(.*?)\n</source>', message["content"],
-                             re.S):
-            if needle in m.group(2):
-                return int(m.group(1))
-    raise AssertionError(f"{needle!r} not in any source block")
-
-
 def _verbatim(answer: Answer) -> None:
     for c in answer.citations:
         with open(c.path) as fh:
@@ -47,7 +36,7 @@ def _verbatim(answer: Answer) -> None:
 
 def _cite_tor(server: ScriptedOpenAI, extra: str = "", chunk: int = 7) -> None:
     def respond(body: dict) -> Reply:  # type: ignore[type-arg]
-        n = _block_of(body, "29 Russian-made Tor-M1")
+        n = block_of(body, "29 Russian-made Tor-M1")
         return Reply(f"Iran received 29 Tor-M1 air defense systems [{n}].{extra}", chunk=chunk)
 
     server.set()
@@ -102,7 +91,7 @@ def test_invented_citation_numbers_are_dropped(llm_assistant: Assistant,
 def test_citations_renumbered_in_order_of_use(llm_assistant: Assistant,
                                               llm_server: ScriptedOpenAI) -> None:
     def respond(body: dict) -> Reply:  # type: ignore[type-arg]
-        tor = _block_of(body, "29 Russian-made Tor-M1")
+        tor = block_of(body, "29 Russian-made Tor-M1")
         last = 5 if tor != 5 else 4
         return Reply(f"Iran received 29 systems [{last}][{tor}]. They were Tor-M1s [{tor}].")
 

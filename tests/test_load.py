@@ -9,22 +9,19 @@ import json
 import os
 import shutil
 import statistics
-import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import free_port, running
+from conftest import app_py
 
 from qa import load_settings
 
 pytestmark = [pytest.mark.real, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parent.parent
 SESSIONS = 20
 QUESTIONS = [
     "How many Tor-M1 air defense systems did Iran receive?",
@@ -40,26 +37,9 @@ FOLLOW_UP = "And when was that?"
 @pytest.fixture(scope="module")
 def app_url(real_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     work = tmp_path_factory.mktemp("load")
-    shutil.copytree(real_index / "index", work / "index")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("QA_", "OPENAI_"))}
-    env.update(QA_INDEX_DIR=str(work / "index"), QA_CORPUS_DIR=str(real_index / "articles"),
-               QA_UPLOAD_DIR=str(work / "uploads"), GRADIO_ANALYTICS_ENABLED="False",
-               HF_HUB_OFFLINE="1")
-    url = f"http://127.0.0.1:{port}/"
-
-    def up() -> bool:
-        try:
-            with urllib.request.urlopen(f"{url}config", timeout=2) as response:
-                return bool(response.status == 200)
-        except OSError:
-            return False
-
-    with running([sys.executable, str(ROOT / "app.py"), "--port", str(port)], work / "app.log",
-                 up, name="app.py", timeout=120, cwd=work, env=env):
+    shutil.copytree(real_index / "index", work / "index")  # start warm: nothing to embed
+    with app_py(work, real_index / "articles") as url:
         yield url
-    log = (work / "app.log").read_text()
-    assert "Traceback" not in log and "ERROR" not in log, log[-3000:]
 
 
 def _text(message: dict[str, Any]) -> str:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import assistant_over
 
 from qa import Assistant, QAError, load_settings
 from vectorstore import SentenceTransformerEmbedder
@@ -64,16 +65,14 @@ def test_source_filter(real_assistant: Assistant) -> None:
 
 
 def test_date_filters(tmp_path: Path, bundled_embedder: SentenceTransformerEmbedder) -> None:
-    corpus = tmp_path / "dated"
-    corpus.mkdir()
-    (corpus / "old.txt").write_text(
+    assistant = assistant_over(tmp_path, {
+        "old.txt":
         "Kazakhstan orders fighters\n\nPublished: 12 March 2015\n\nKazakhstan ordered 12 Su-30SM "
-        "fighters from Russia, the defence ministry in Astana said on Thursday.\n")
-    (corpus / "new.txt").write_text(
+        "fighters from Russia, the defence ministry in Astana said on Thursday.\n",
+        "new.txt":
         "Kazakhstan orders more fighters\n\nPublished: 2021-06-01\n\nKazakhstan ordered 8 more "
-        "Su-30SM fighters from Russia, the defence ministry in Nur-Sultan said on Tuesday.\n")
-    assistant = Assistant(load_settings(index_dir=tmp_path / "index"), embedder=bundled_embedder)
-    assistant.ingest([corpus])
+        "Su-30SM fighters from Russia, the defence ministry in Nur-Sultan said on Tuesday.\n",
+    }, bundled_embedder)
     published = {r.source: r.extra["published"] for r in assistant.files()}
     assert published == {"old.txt": "2015-03-12", "new.txt": "2021-06-01"}
     q = "How many Su-30SM fighters did Kazakhstan order?"

@@ -11,7 +11,7 @@ from pathlib import Path
 import openai
 import pytest
 from conftest import serving
-from openai_server import Reply, ScriptedOpenAI
+from openai_server import Reply, ScriptedOpenAI, block_of
 
 from qa import Assistant, load_settings
 from qa.extractive import NOT_IN_ARTICLES
@@ -121,13 +121,7 @@ def test_declined_question(client: openai.OpenAI) -> None:
 def test_llm_model_answers_through_the_upstream(client: openai.OpenAI,
                                                 llm_server: ScriptedOpenAI) -> None:
     def respond(body: dict) -> Reply:  # type: ignore[type-arg]
-        import re
-
-        for m in re.finditer(r'<source n="(\d+)"[^>]*>\n(.*?)\n</source>',
-                             body["messages"][-1]["content"], re.S):
-            if "29 Russian-made" in m.group(2):
-                return Reply(f"Iran received 29 Tor-M1 systems [{m.group(1)}].")
-        return Reply("NOT_IN_SOURCES")
+        return Reply(f"Iran received 29 Tor-M1 systems [{block_of(body, '29 Russian-made')}].")
 
     llm_server.set()
     llm_server.responder = respond

@@ -9,7 +9,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from openai_server import Reply, ScriptedOpenAI
+from conftest import assistant_over
+from openai_server import Reply, ScriptedOpenAI, block_of
 
 from qa import Answer, Assistant, load_settings
 from qa.settings import BUNDLED_ARTICLES
@@ -19,15 +20,6 @@ pytestmark = [pytest.mark.llm, pytest.mark.real]
 
 TOR = "How many Tor-M1 air defense systems did Iran receive?"
 CANARY = "CANARY-1234"
-
-
-def block_of(body: dict, needle: str, file: str | None = None) -> int:  # type: ignore[type-arg]
-    for message in body["messages"]:
-        for m in re.finditer(r'<source n="(\d+)" file="([^"]+)"[^>]*>\n(.*?)\n</source>',
-                             message["content"], re.S):
-            if needle in m.group(3) and file in (None, m.group(2)):
-                return int(m.group(1))
-    raise AssertionError(f"{needle!r} not in any source block")
 
 
 def is_repair(body: dict) -> bool:  # type: ignore[type-arg]
@@ -249,16 +241,14 @@ def test_extractive_answers_carry_claim_labels(real_assistant: Assistant) -> Non
 
 def test_dated_and_conflicting_figures(tmp_path: Path,
                                        bundled_embedder: SentenceTransformerEmbedder) -> None:
-    corpus = tmp_path / "conflict"
-    corpus.mkdir()
-    (corpus / "a.txt").write_text(
+    assistant = assistant_over(tmp_path, {
+        "a.txt":
         "Serbia buys drones\n\nPublished: 2020-03-01\n\nSerbia bought 6 Chinese CH-92A combat "
-        "drones last year, the defence ministry in Belgrade said.\n")
-    (corpus / "b.txt").write_text(
+        "drones last year, the defence ministry in Belgrade said.\n",
+        "b.txt":
         "Serbia drone deal\n\nPublished: 2021-07-15\n\nSerbia bought 9 Chinese CH-92A combat "
-        "drones, the defence ministry in Belgrade said on Monday.\n")
-    assistant = Assistant(load_settings(index_dir=tmp_path / "index"), embedder=bundled_embedder)
-    assistant.ingest([corpus])
+        "drones, the defence ministry in Belgrade said on Monday.\n",
+    }, bundled_embedder)
     answer = assistant.ask("How many CH-92A drones did Serbia buy?")
     assert answer.answered
     assert answer.text.startswith("The articles give different figures:")
