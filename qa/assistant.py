@@ -45,9 +45,8 @@ from vectorstore import (
     StoreDamaged,
     StoreError,
     StoreLocked,
-    evict,
     make_embedder,
-    open_client,
+    open_store,
     write_lock,
 )
 
@@ -116,30 +115,10 @@ class Assistant:
     def _open_store(self, rebuild: bool = False) -> ChromaStore:
         s = self.settings
         location = s.chroma_url or str(s.index_dir)
-        local = self._local_dir
-
-        def open_it() -> ChromaStore:
-            if local is not None:
-                local.mkdir(parents=True, exist_ok=True)
-            client = open_client(None if local is None else str(local), s.chroma_url)
-            return ChromaStore(client, s.collection, self.manifest(), location=location,
-                               replace=rebuild)
-
         try:
-            if not rebuild:
-                return open_it()
-            with write_lock(local, s.lock_timeout):
-                try:
-                    return open_it()
-                except StoreDamaged:
-                    if local is None:
-                        raise
-                    stamp = time.strftime("%Y%m%d-%H%M%S")
-                    aside = local.with_name(f"{local.name}.damaged-{stamp}")
-                    local.rename(aside)
-                    evict(str(local))
-                    log.warning("moved the damaged index %s aside to %s", local, aside)
-                    return open_it()
+            return open_store(s.collection, self.manifest(), index_dir=self._local_dir,
+                              chroma_url=s.chroma_url, rebuild=rebuild,
+                              lock_timeout=s.lock_timeout)
         except StoreLocked as exc:
             raise IndexLocked(str(exc)) from exc
         except StoreDamaged as exc:

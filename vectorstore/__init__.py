@@ -16,6 +16,7 @@ from vectorstore.errors import (
     StoreLocked,
 )
 from vectorstore.lock import lock_path, write_lock
+from vectorstore.opening import open_store
 from vectorstore.store import ChromaStore, ChunkRecord, FileRecord, Hit, evict, open_client
 
 __all__ = [
@@ -37,5 +38,6 @@ __all__ = [
     "lock_path",
     "make_embedder",
     "open_client",
+    "open_store",
     "write_lock",
 ]

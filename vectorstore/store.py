@@ -183,24 +183,24 @@ class ChromaStore:
                 embedding_function=None,
                 metadata={self.GENERATION_KEY: 0},
             )
-        except Exception as exc:
+            stored_raw = (self._chunks.metadata or {}).get(self.MANIFEST_KEY)
+            unknown = not stored_raw and self._chunks.count() > 0
+            if not stored_raw and not unknown:  # an empty collection without one gets ours
+                stored_raw = json.dumps(self.manifest, sort_keys=True)
+                self._chunks.modify(metadata={self.MANIFEST_KEY: stored_raw})
+        except Exception as exc:  # whatever Chroma raises on unreadable files
             _release(self.client)
             raise StoreDamaged(
                 f"cannot open collection {self.name!r} at {self.location}: {exc}") from exc
         rebuild = ("Rebuild it from the articles with `qa ingest --rebuild PATH...` "
                    "(re-embeds everything)")
-        stored_raw = (self._chunks.metadata or {}).get(self.MANIFEST_KEY)
-        if not stored_raw:
-            if self._chunks.count() > 0:
-                raise ManifestMismatch(
-                    f"the index at {self.location} (collection {self.name!r}) has no manifest, "
-                    "so the embedding model and chunking it was built with are unknown. "
-                    f"{rebuild}.")
-            self._chunks.modify(metadata={self.MANIFEST_KEY: json.dumps(self.manifest,
-                                                                        sort_keys=True)})
-            stored_raw = json.dumps(self.manifest, sort_keys=True)
+        if unknown:
+            raise ManifestMismatch(
+                f"the index at {self.location} (collection {self.name!r}) has no manifest, "
+                "so the embedding model and chunking it was built with are unknown. "
+                f"{rebuild}.")
         try:
-            stored = json.loads(stored_raw)
+            stored = json.loads(str(stored_raw))
         except ValueError as exc:
             raise ManifestMismatch(f"the manifest of the index at {self.location} is not valid "
                                    f"JSON ({exc}). {rebuild}.") from exc
