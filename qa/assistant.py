@@ -26,8 +26,8 @@ from qa.errors import (
     LLMError,
     QAError,
 )
-from qa.evidence import split_sentences
-from qa.extractive import NOT_IN_ARTICLES, ExtractiveAnswerer, clean_for_display
+from qa.evidence import Sentence, split_sentences
+from qa.extractive import NOT_IN_ARTICLES, Candidate, ExtractiveAnswerer, clean_for_display
 from qa.ingest import Ingestor
 from qa.llm import ChatModel
 from qa.llm_answer import LLMAnswerer, LLMReply
@@ -65,6 +65,18 @@ def _turns(history: History) -> list[Turn]:
         else:
             out.append((str(item[0]), str(item[1])))
     return out
+
+
+def _span_in_file(cand: Candidate, citation: Citation) -> tuple[int, int] | None:
+    """The candidate's answer span as file offsets, following the citation if verification
+    found its quote at another place in the file."""
+    if cand.span is None:
+        return None
+    s = cand.sentence
+    a, b = Sentence(s.passage, s.start + cand.span[0], s.start + cand.span[1]).file_range()
+    shift = citation.start - s.file_range()[0]
+    a, b = a + shift, b + shift
+    return (a, b) if citation.start <= a < b <= citation.end else None
 
 
 class Assistant:
@@ -406,7 +418,8 @@ class Assistant:
     def _extract(self, question: str, analysis: QuestionAnalysis, retrieval: Retrieval,
                  notes: list[str]) -> Answer:
         t0 = time.perf_counter()
-        found = self.extractive.extract(analysis, retrieval.passages, retrieval.query_vector)
+        found = self.extractive.extract(analysis, retrieval.passages, retrieval.query_vector,
+                                        retrieval.term_weights)
         files = FileCache()
         parts: list[str] = []
         citations: list[Citation] = []
@@ -415,6 +428,8 @@ class Assistant:
             for cand in group:
                 citation = verify(cand.sentence.citation(len(citations) + 1),
                                   cand.sentence.passage, files)
+                if citation is not None and cand.span is not None:
+                    citation = replace(citation, answer_span=_span_in_file(cand, citation))
                 if citation is not None:
                     citations.append(citation)
                     dated = f" (as of {citation.published})" if citation.published else ""
@@ -540,12 +555,13 @@ class Assistant:
         return the :class:`qa.evaluation.Report`; with ``out``, write results, report and plots
         there."""
         from qa.evalset import default_questions, load_questions
-        from qa.evaluation import build_report, evaluate, run_settings, write_outputs
+        from qa.evaluation import build_report, evaluate, probe_rows, run_settings, write_outputs
 
         chosen = mode or self.mode
         items = load_questions(questions or default_questions())
+        probe = probe_rows(self, items, progress=progress) if chosen == "extractive" else []
         rows = evaluate(self, items, chosen, progress=progress)
-        report = build_report(rows, run_settings(self, chosen))
+        report = build_report(rows, run_settings(self, chosen), probe)
         if out is not None:
             write_outputs(report, Path(out))
         return report

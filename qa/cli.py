@@ -69,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", default="eval-report", metavar="DIR",
                     help="where results.jsonl, report.md/json and plots go (default: %(default)s)")
     ev.add_argument("--mode", choices=["extractive", "llm"], help="answer mode (QA_MODE)")
+    ev.add_argument("--corpus", metavar="DIR",
+                    help="articles the questions are about, indexed apart in DIR/../OUT/index "
+                    "(default: a corpus/ folder beside the question file, else the index)")
     ev.add_argument("--compare", action="store_true",
                     help="also run several configurations (dense vs hybrid, top-k, chunk size)")
     ev.add_argument("--check", metavar="THRESHOLDS.json",
@@ -116,8 +119,12 @@ def print_report(report: IngestReport, out: TextIO) -> None:
 def print_answer(answer: Answer, out: TextIO, *, streamed: bool = False) -> None:
     if not streamed:
         print(answer.text, file=out)
+    bold, plain = ("\033[1m", "\033[0m") if out.isatty() else ("**", "**")
     for c in answer.citations:
-        quote = " ".join(c.quote.split())
+        span = c.span_in_quote()
+        quote = c.quote if span is None else (
+            f"{c.quote[:span[0]]}{bold}{c.quote[span[0]:span[1]]}{plain}{c.quote[span[1]:]}")
+        quote = " ".join(quote.split())
         about = ", ".join(x for x in (c.title, c.outlet, c.published) if x)
         print(f"  [{c.n}] {c.source} ({about}) chars {c.start}-{c.end}: \"{quote}\"", file=out)
         if c.also_in:
@@ -202,31 +209,32 @@ def _eval(assistant: Assistant, args: argparse.Namespace, out: TextIO, err: Text
 
     mode = args.mode or assistant.mode
     questions = load_questions(args.file or default_questions())
+    corpus = ev.corpus_for(args.file, args.corpus)
+    if corpus is not None:
+        print(f"Indexing the set's own corpus {corpus} in {Path(args.out) / 'index'} ...",
+              file=err)
+        assistant = ev.corpus_assistant(assistant, corpus, Path(args.out) / "index")
     progress = err.isatty()
     print(f"Evaluating {len(questions)} questions in {mode} mode ...", file=err)
-    runner = assistant
-    if args.sweep and mode == "extractive":
-        runner = Assistant(assistant.settings.model_copy(update={"min_support": 0.0}),
-                           embedder=assistant.embedder, store=assistant.store)
-    rows = ev.evaluate(runner, questions, mode, progress=progress)
-    if args.sweep:
-        sweep = ev.sweep_support(rows)
+    probe: list[dict[str, Any]] = []
+    if mode == "extractive":  # what the reader would answer at threshold 0: sweep and AUC
+        probe = ev.probe_rows(assistant, questions, progress=progress)
+    if args.sweep and probe:
         print("| min_support | correct answers | correct abstentions | wrong answers | "
               "abstained on answerable |\n|---|---|---|---|---|", file=out)
-        for t in sweep:
+        for t in ev.sweep_support(probe):
             print(f"| {t['threshold']:.2f} | {t['correct_answers']} | "
                   f"{t['correct_abstentions']} | {t['wrong_answers']} | "
                   f"{t['abstained_on_answerable']} |", file=out)
-        if runner is not assistant:  # the report itself uses the configured threshold
-            rows = ev.evaluate(assistant, questions, mode, progress=progress)
+    rows = ev.evaluate(assistant, questions, mode, progress=progress)
     settings = ev.run_settings(assistant, mode)
     if args.judge:
         settings["judge_model"] = assistant.chat.model
         ev.judge(assistant.chat, rows, assistant.settings.prompts_dir)
-    report = ev.build_report(rows, settings)
+    report = ev.build_report(rows, settings, probe)
     written = ev.write_outputs(report, Path(args.out))
-    for name in ev.HEADLINE:
-        print(f"  {name:<20} {report.overall[name].fmt()}", file=out)
+    for name in (*ev.HEADLINE, *(["abstention_auc"] if probe else [])):
+        print(f"  {name:<21} {report.overall[name].fmt()}", file=out)
     print(f"wrote {', '.join(str(p) for p in written)}", file=err)
     if args.compare:
         with tempfile.TemporaryDirectory(prefix="qa-compare-") as tmp:

@@ -12,16 +12,17 @@ from pathlib import Path
 from typing import Any
 
 from qa.assistant import Assistant, Mode
+from qa.errors import QAError
 from qa.evalset import EvalQuestion
-from qa.metrics import KS, Estimate, by_type, contains_alias, summarize, token_f1
+from qa.metrics import KS, Estimate, by_type, contains_alias, roc_auc, summarize, token_f1
 from qa.retrieval import jaccard, shingles
 from qa.types import Answer
 
 log = logging.getLogger(__name__)
 
-HEADLINE = ("accuracy", "answer_accuracy", "hit@5", "recall@5", "mrr", "citation_validity",
+HEADLINE = ("accuracy", "answer_accuracy", "hit@1", "hit@5", "mrr", "citation_validity",
             "citation_precision", "citation_support", "claims_supported", "abstention_f1",
-            "false_abstention", "hallucination")
+            "false_abstention", "false_abstention_top5", "correct_abstention", "hallucination")
 
 
 def _commit() -> str:
@@ -43,6 +44,32 @@ def run_settings(assistant: Assistant, mode: Mode) -> dict[str, Any]:
         "llm_model": s.llm_model if mode == "llm" else None,
         "index": s.chroma_url or str(s.index_dir),
     }
+
+
+def corpus_for(questions: str | Path | None, corpus: str | Path | None) -> Path | None:
+    """The folder of articles a question set is about: ``corpus`` when given, else a
+    ``corpus/`` folder beside the question file (a held-out set ships its own), else None (the
+    set is about the index's articles)."""
+    if corpus is not None:
+        path = Path(corpus)
+        if not path.is_dir():
+            raise QAError(f"the corpus {path} is not a folder")
+        return path
+    if questions is not None and (beside := Path(questions).parent / "corpus").is_dir():
+        return beside
+    return None
+
+
+def corpus_assistant(base: Assistant, corpus: Path, index_dir: Path) -> Assistant:
+    """An Assistant like ``base`` on its own on-disk index of ``corpus`` (ingested
+    incrementally: a second run embeds nothing)."""
+    settings = base.settings.model_copy(update={"index_dir": index_dir, "chroma_url": None,
+                                                "corpus_dir": corpus})
+    assistant = Assistant(settings, embedder=base.embedder, chat=base._chat)
+    report = assistant.ingest([corpus])
+    if not report.ok:
+        raise QAError(f"the corpus {corpus} did not ingest cleanly: {report.summary()}")
+    return assistant
 
 
 def _retrieval_kind(assistant: Assistant) -> str:
@@ -150,8 +177,37 @@ class Report:
         }
 
 
-def build_report(rows: Sequence[Mapping[str, Any]], settings: Mapping[str, Any]) -> Report:
-    return Report(settings, summarize(rows), by_type(rows), rows)
+def build_report(rows: Sequence[Mapping[str, Any]], settings: Mapping[str, Any],
+                 probe: Sequence[Mapping[str, Any]] = ()) -> Report:
+    """``probe``: the same questions answered with no abstention threshold (extractive), for
+    the AUC of the abstention score."""
+    overall = summarize(rows)
+    if probe:
+        overall["abstention_auc"] = abstention_auc(probe)
+    return Report(settings, overall, by_type(rows), rows)
+
+
+def probe_rows(assistant: Assistant, questions: Sequence[EvalQuestion], *,
+               progress: bool = False) -> list[dict[str, Any]]:
+    """Extractive answers with the abstention threshold at 0: what the reader would answer,
+    and its score (``support``), for the sweep and the AUC."""
+    runner = Assistant(assistant.settings.model_copy(update={"min_support": 0.0}),
+                       embedder=assistant.embedder, store=assistant.store)
+    runner.retriever = assistant.retriever  # same retrieval (and its keyword index)
+    return evaluate(runner, questions, "extractive", progress=progress)
+
+
+def abstention_auc(probe: Sequence[Mapping[str, Any]]) -> Estimate:
+    """ROC AUC of the abstention score: how well ``support`` ranks the answers that would be
+    right (an alias, on an answerable question) above those that would be wrong (a wrong
+    sentence, or any answer to an unanswerable question). Questions the gates leave without a
+    candidate are not scored (they are declined whatever the threshold)."""
+    scored = [r for r in probe if r["answered"]]
+    right = [float(r["support"] or 0.0) for r in scored if r["answerable"] and r["correct"]]
+    wrong = [float(r["support"] or 0.0) for r in scored
+             if not (r["answerable"] and r["correct"])]
+    value = roc_auc(right, wrong)
+    return Estimate(value, len(scored), None, None)
 
 
 def markdown(report: Report) -> str:
@@ -220,7 +276,8 @@ def check_thresholds(overall: Mapping[str, Estimate], thresholds: Mapping[str, A
 
 
 def sweep_support(rows: Iterable[Mapping[str, Any]],
-                  thresholds: Sequence[float] = (0.0, 0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7),
+                  thresholds: Sequence[float] = (0.0, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5,
+                                                0.6, 0.7),
                   ) -> list[dict[str, Any]]:
     """What each extractive threshold would do, from rows run with the threshold at 0."""
     rows = list(rows)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from qa.documents import file_range
 from qa.question import AnswerType, QuestionAnalysis, mentions
-from qa.text import content_stems, is_headline, sentence_spans, stem
+from qa.text import is_headline, sentence_spans, stem
 from qa.types import Citation, Passage
 
 
@@ -66,6 +66,9 @@ _NUMBER_WORDS = frozenset(
     """.split()
 )
 _YEAR = re.compile(r"(?<![\w-])(1[89]\d\d|20\d\d)(?![\w-])")
+# as a date (not as a count to leave out) any year from 1000 on, decades and centuries count
+_ANY_YEAR = re.compile(
+    r"(?<![\w.,-])(1\d\d\d|20\d\d)s?(?![\w-])|\b\d{1,2}(?:st|nd|rd|th)[\s-]century\b", re.I)
 _NUMBER = re.compile(r"(?<![\w.-])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\w-])|(?<![\w.-])\d+(?:\.\d+)?"
                      r"(?:-(?:million|billion|thousand|strong|year))?%?(?![\w-])")
 _AMOUNT = re.compile(
@@ -113,7 +116,9 @@ def _new(found: Sequence[str], q: QuestionAnalysis) -> bool:
 
 
 _MEASURE = re.compile(
-    r"\d[\d,.]*\s*(?:-\s*)?(?:km|kilomet(?:er|re)s?|miles?|met(?:er|re)s?|m|feet|ft|kg|"
+    r"(?:\d[\d,.]*|\b(?:" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True))
+    + r"|one|a few|several))\s*(?:-\s*)?"
+    r"(?:km|kilomet(?:er|re)s?|miles?|met(?:er|re)s?|m|feet|ft|kg|"
     r"tons?|tonnes?|knots|mph|km/h|percent|%|years?|months?|days?|hours?|minutes?)\b", re.I)
 _TOKEN = re.compile(r"[\w$%’'.,-]+")
 
@@ -147,8 +152,8 @@ def typed_values(text: str, kind: AnswerType, q: QuestionAnalysis) -> set[str]:
     elif kind == "measure":
         found = [m.group() for m in _MEASURE.finditer(text)]
     elif kind == "date":
-        found = [m.group() for m in _YEAR.finditer(text)] + [m.group()
-                                                           for m in _DATE.finditer(text)]
+        found = [m.group() for m in _ANY_YEAR.finditer(text)] + [m.group()
+                                                               for m in _DATE.finditer(text)]
     else:
         return set()
     q_norm = normalize(q.text)
@@ -167,7 +172,7 @@ def has_answer_type(text: str, kind: AnswerType, q: QuestionAnalysis) -> bool:
     if kind == "amount":
         return _new([m.group() for m in _AMOUNT.finditer(text)], q)
     if kind == "date":
-        dates = [m.group() for m in _YEAR.finditer(text)]
+        dates = [m.group() for m in _ANY_YEAR.finditer(text)]
         dates += [m.group() for m in _DATE.finditer(text)]
         return _new(dates, q)
     if kind == "person":
@@ -187,21 +192,47 @@ def has_answer_type(text: str, kind: AnswerType, q: QuestionAnalysis) -> bool:
     return True
 
 
-def names_all(text: str, q: QuestionAnalysis) -> bool:
-    low = text.lower()
-    return all(mentions(low, e) for e in q.entities)
+_DATE_SPAN = re.compile(
+    r"\b(?:\d{1,2}\s+)?(?:" + "|".join(_MONTHS) + r")\.?(?:\s+\d{1,2}(?:st|nd|rd|th)?)?"
+    r"(?:,?\s+(?:1\d\d\d|20\d\d))?\b|(?<![\w.,-])(?:1\d\d\d|20\d\d)s?(?![\w-])"
+    r"|\b\d{1,2}(?:st|nd|rd|th)[\s-]century\b", re.I)
+_NUMBER_SPAN = re.compile(
+    r"(?<![\w.-])\d{1,3}(?:,\d{3})+(?:\.\d+)?%?|(?<![\w.-])\d+(?:\.\d+)?%?(?![\w-])"
+    r"|\b(?:" + "|".join(sorted(_NUMBER_WORDS | {"one"}, key=len, reverse=True)) + r")\b", re.I)
 
 
-def term_coverage(text: str, q: QuestionAnalysis) -> float:
-    """Share of the question's content found in ``text``: each entity (aliases allowed) weighs
-    2, each other content term 1."""
-    entity_terms = set(content_stems(" ".join(q.entities)))
-    others = [t for t in q.terms if t not in entity_terms]
-    total = 2.0 * len(q.entities) + len(others)
-    if not total:
-        return 0.0
-    low = text.lower()
-    have = set(content_stems(text))
-    got = 2.0 * sum(1 for e in q.entities if mentions(low, e))
-    got += sum(1 for t in others if t in have)
-    return got / total
+def answer_span(text: str, q: QuestionAnalysis) -> tuple[int, int] | None:
+    """Where in ``text`` the value that answers ``q`` sits: the first count, amount, measure,
+    date, name or place of the expected kind that the question does not already state; None
+    when the kind is open ("what", "why") or nothing of it is found."""
+    from qa.metrics import normalize
+
+    kind = q.answer_type
+    spans: list[tuple[int, int]] = []
+    if kind == "count":
+        root = stem(q.counted) if q.counted else ""
+        for m in _NUMBER_SPAN.finditer(text):
+            if _YEAR.fullmatch(m.group()):
+                continue
+            after = [stem(w.strip(".,’'")) for w in _TOKEN.findall(text[m.end():])[:7]]
+            if not root or root in after:
+                spans.append(m.span())
+    elif kind == "amount":
+        spans = [m.span() for m in _AMOUNT.finditer(text)]
+    elif kind == "measure":
+        spans = [m.span() for m in _MEASURE.finditer(text)]
+    elif kind == "date":
+        spans = [m.span() for m in _DATE_SPAN.finditer(text)]
+    elif kind == "person":
+        spans = [m.span(1) for m in _TITLED.finditer(text)]
+        spans += [m.span(1) if m.group(1) else m.span(2) for m in _SPEAKER.finditer(text)]
+        spans += [m.span() for m in _NAME.finditer(text) if m.start() > 0]
+    elif kind == "place":
+        spans = [m.span(1) for m in _PLACE.finditer(text)
+                 if m.group(1).split()[0].lower() not in _MONTHS + _WEEKDAYS]
+    q_norm = f" {normalize(q.text)} "
+    for a, b in sorted(spans, key=lambda ab: (ab[0], -ab[1])):
+        value = normalize(text[a:b].strip())
+        if value and f" {value} " not in q_norm:
+            return a, b
+    return None

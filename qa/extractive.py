@@ -1,9 +1,10 @@
 """Extractive answers: the retrieved sentences that answer the question, cited; never new text.
 
-A sentence (or two adjacent ones) can answer only if it names every key entity of the question
-and holds a fact of the expected type (a number for "how many", a date for "when", ...) that the
-question does not already state. Among those, the score mixes term coverage with embedding
-similarity; below ``min_support`` the assistant says the articles don't say.
+A sentence (or two adjacent ones) can answer only if its passage names every key entity of the
+question and, for "how many", "how much", "how far", "when" questions, the sentence holds a
+value of that kind that the question does not already state. The survivors are scored by the
+reader model (:mod:`qa.reading`: the probability that the sentence holds the answer); below
+``min_support`` the assistant says the articles don't say.
 """
 
 from __future__ import annotations
@@ -11,18 +12,18 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from qa.evidence import (
     Sentence,
+    answer_span,
     has_answer_type,
-    names_all,
     split_sentences,
-    term_coverage,
     typed_values,
 )
-from qa.question import QuestionAnalysis
+from qa.question import QuestionAnalysis, entity_match
+from qa.reading import ReaderModel, features, relative_features
 from qa.retrieval import jaccard, shingles
 from qa.safety import looks_like_injection
 from qa.types import Passage
@@ -33,12 +34,20 @@ log = logging.getLogger(__name__)
 NOT_IN_ARTICLES = "The articles don't say."
 
 
+GATED_TYPES = ("count", "amount", "measure", "date")
+
+
 @dataclass(frozen=True)
 class Candidate:
+    """A sentence that passed the gates; ``score`` is the reader's probability that it holds
+    the answer; ``span``: where the answer sits in the sentence text, when it can be told."""
+
     sentence: Sentence
     coverage: float
     similarity: float
     score: float
+    features: Mapping[str, float] = field(default_factory=dict)
+    span: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -66,12 +75,18 @@ def clean_for_display(text: str) -> str:
 
 
 class ExtractiveAnswerer:
-    def __init__(self, embedder: Embedder, *, min_support: float = 0.5,
-                 max_sentences: int = 2, window_penalty: float = 0.05) -> None:
+    def __init__(self, embedder: Embedder, *, min_support: float | None = None,
+                 max_sentences: int = 2, model: ReaderModel | None = None) -> None:
+        """``model``: the reader (default: the fitted one shipped with the package);
+        ``min_support`` (default: the model's calibrated threshold)."""
+        if model is None:
+            from qa.reading import load_model
+
+            model = load_model()
         self.embedder = embedder
-        self.min_support = min_support
+        self.model = model
+        self.min_support = model.threshold if min_support is None else min_support
         self.max_sentences = max_sentences
-        self.window_penalty = window_penalty
         self.cache_size = 20_000
         self._cache: dict[str, Sequence[float]] = {}
 
@@ -86,50 +101,61 @@ class ExtractiveAnswerer:
         return [self._cache[t] for t in texts]
 
     def candidates(self, q: QuestionAnalysis, passages: Sequence[Passage],
-                   query_vector: Sequence[float]) -> list[Candidate]:
+                   query_vector: Sequence[float],
+                   term_weights: Mapping[str, float] | None = None) -> list[Candidate]:
         """Every sentence and adjacent pair that passes the gates, scored, best first. The
-        gates run first, so only the sentences that pass them are embedded."""
-        options: list[tuple[Sentence, tuple[Sentence, ...], float]] = []
+        gates run first, so only the sentences that pass them are embedded. ``term_weights``:
+        IDF of the question's terms over the index (uniform when not given)."""
+        options: list[tuple[Sentence, tuple[Sentence, ...], int]] = []
         seen: set[tuple[str, int, int]] = set()
-        for passage in passages:
-            sents = split_sentences(passage)
-            for i, s in enumerate(sents):
-                options.append((s, (s,), 0.0))
-                if i + 1 < len(sents):
-                    nxt = sents[i + 1]
-                    gap = s.passage.text[s.end : nxt.start]
-                    if gap.count("\n") > 2 or len(gap) > 8:
-                        continue  # farther apart than the next paragraph
-                    penalty = self.window_penalty * (2 if "\n" in gap else 1)
-                    options.append((Sentence(s.passage, s.start, nxt.end), (s, nxt), penalty))
-        passing: list[tuple[Sentence, tuple[Sentence, ...], float]] = []
-        for sentence, parts, penalty in options:
+        contexts: dict[int, str] = {}
+        for rank, passage in enumerate(passages, 1):
+            context = f"{passage.title}\n{passage.text}"
+            # the question's names must be in the passage (or its title), if not the sentence
+            if not all(entity_match(context, e) >= 0.5 for e in q.entities):
+                continue
+            contexts[id(passage)] = context
+            # single sentences: a name the sentence leaves to its neighbours ("the company")
+            # is found through the passage (context features), not by quoting two sentences
+            options += [(s, (s,), rank) for s in split_sentences(passage)]
+        passing: list[tuple[Sentence, tuple[Sentence, ...], int]] = []
+        for sentence, parts, rank in options:
             if sentence.key in seen:
                 continue
             seen.add(sentence.key)
             text = sentence.text
             if re.search(r"\?[\"”’']?(?:\s|$)", text) or looks_like_injection(text):
                 continue  # a question, or text addressed to AI assistants, is no answer
-            if names_all(text, q) and has_answer_type(text, q.answer_type, q):
-                passing.append((sentence, parts, penalty))
+            if q.answer_type in GATED_TYPES and not has_answer_type(text, q.answer_type, q):
+                continue  # "how many" wants a number, "when" a date, ...
+            passing.append((sentence, parts, rank))
         if not passing:
             return []
         singles = list({(id(p.passage), p.start): p for _, parts, _ in passing
                         for p in parts}.items())
         vectors = self._vectors([p.text for _, p in singles])
         sim = {key: _cos(v, query_vector) for (key, _), v in zip(singles, vectors, strict=True)}
-        out: list[Candidate] = []
-        for sentence, parts, penalty in passing:
+        scored = []
+        for sentence, parts, rank in passing:
             similarity = max(sim[(id(p.passage), p.start)] for p in parts)
-            coverage = term_coverage(sentence.text, q)
-            score = 0.5 * coverage + 0.5 * max(similarity, 0.0) - penalty
-            out.append(Candidate(sentence, coverage, similarity, score))
+            text = sentence.text
+            span = answer_span(text, q)
+            values = features(
+                q, text, contexts[id(sentence.passage)], similarity=similarity, rank=rank,
+                typed=has_answer_type(text, q.answer_type, q) and q.answer_type != "other",
+                span=span is not None, weights=term_weights or {})
+            scored.append((sentence, similarity, span, values))
+        relative_features([values for *_, values in scored])
+        out = [Candidate(sentence, values["coverage"], similarity,
+                         self.model.probability(values), values, span)
+               for sentence, similarity, span, values in scored]
         out.sort(key=lambda c: (-c.score, c.sentence.passage.source, c.sentence.start))
         return out
 
     def extract(self, q: QuestionAnalysis, passages: Sequence[Passage],
-                query_vector: Sequence[float]) -> Extract:
-        ranked = self.candidates(q, passages, query_vector)
+                query_vector: Sequence[float],
+                term_weights: Mapping[str, float] | None = None) -> Extract:
+        ranked = self.candidates(q, passages, query_vector, term_weights)
         if not ranked or ranked[0].score < self.min_support:
             best = ranked[0].score if ranked else 0.0
             log.info("extractive: abstain (best %.3f < %.3f, %d candidates)", best,
@@ -168,15 +194,21 @@ class ExtractiveAnswerer:
         mine = typed_values(top.sentence.text, q.answer_type, q)
         if not mine:
             return None
+        # two files are weighed as equals here: the passage's rank is no evidence against it
+        top_score = self._rank_free(top)
         for cand in ranked[1:]:
-            if cand.score < max(self.min_support, top.score - 0.15):
-                break
+            score = self._rank_free(cand)
+            if score < max(self.min_support, top_score - 0.25):
+                continue
             if cand.sentence.passage.path == top.sentence.passage.path:
                 continue
             theirs = typed_values(cand.sentence.text, q.answer_type, q)
             if theirs and not (theirs & mine):
                 return cand
         return None
+
+    def _rank_free(self, cand: Candidate) -> float:
+        return self.model.probability({**cand.features, "rank": 1.0})
 
 
 def _overlaps(a: Sentence, b: Sentence) -> bool:

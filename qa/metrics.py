@@ -150,14 +150,19 @@ def question_scores(row: Mapping[str, Any]) -> dict[str, float | None]:
     judged = row.get("judge_correct")
     s["judge_accuracy"] = None if judged is None else float(judged)
     s["false_abstention"] = float(not answered) if answerable else None
+    # the reader's own share: declines although a gold file was among the 5 passages it read
+    s["false_abstention_top5"] = (float(not answered) if answerable and gold & set(ranked[:5])
+                                  else None)
     s["hallucination"] = float(answered) if not answerable else None
+    s["correct_abstention"] = float(not answered) if not answerable else None
     return s
 
 
 METRIC_NAMES = (
     [f"hit@{k}" for k in KS] + [f"recall@{k}" for k in KS] + ["mrr", "accuracy",
     "answer_accuracy", "token_f1", "citation_validity", "citation_precision",
-    "citation_recall", "citation_support", "false_abstention", "hallucination",
+    "citation_recall", "citation_support", "false_abstention", "false_abstention_top5",
+    "hallucination", "correct_abstention",
     "judge_accuracy", "claims_supported"]
 )
 
@@ -206,3 +211,19 @@ def by_type(rows: Sequence[Mapping[str, Any]],
             ) -> dict[str, dict[str, Estimate]]:
     types = sorted({r["type"] for r in rows})
     return {t: summarize_fn([r for r in rows if r["type"] == t]) for t in types}
+
+
+def roc_auc(positives: Sequence[float], negatives: Sequence[float]) -> float | None:
+    """Probability that a random positive scores above a random negative (ties count half):
+    how well a score separates right answers from wrong ones (0.5 = not at all)."""
+    if not positives or not negatives:
+        return None
+    ordered = sorted(negatives)
+    import bisect
+
+    total = 0.0
+    for p in positives:
+        below = bisect.bisect_left(ordered, p)
+        ties = bisect.bisect_right(ordered, p) - below
+        total += below + 0.5 * ties
+    return total / (len(positives) * len(negatives))

@@ -45,8 +45,10 @@ _QUESTION_WORDS = frozenset(
 
 _ENTITY = re.compile(
     r"\"([^\"]+)\"|“([^”]+)”"  # quoted phrases
-    r"|((?:[A-Z][\w.'’-]*|[A-Za-z]*\d[\w-]*)(?:\s+(?:[A-Z][\w.'’-]*|\d[\w-]*))*)"
+    r"|((?:[a-z]*[A-Z][\w.'’-]*|[A-Za-z]*\d[\w-]*)(?:\s+(?:[a-z]*[A-Z][\w.'’-]*|\d[\w-]*))*)"
 )
+# a decade or a bare small number ("the 80s", "3rd-and-9") is context, not a name to match
+_WEAK_NUMBER = re.compile(r"^(?:\d{1,3}|\d{2,4}s|\d+(?:st|nd|rd|th))$")
 
 # Names a text may use for one another: a country, its capital, its adjective; acronyms.
 _ALIAS_GROUPS: tuple[tuple[str, ...], ...] = (
@@ -121,9 +123,13 @@ def counted_noun(question: str) -> str:
 
 
 def entities(question: str) -> tuple[str, ...]:
-    """Proper names, codes with digits (S-300, Tor-M1) and quoted phrases of the question."""
+    """Proper names, codes with digits (S-300, Tor-M1), years and quoted phrases of the
+    question. A capitalised word that only opens the question ("Based on ...", "Members of
+    ...") is not a name unless it looks like one inside (iPhone, IPCC)."""
     found: list[str] = []
     excluded = {w.lower() for m in _EXCLUDED.finditer(question) for w in m.group(1).split()}
+    opening = re.match(r"\s*[\"“]?(\w[\w'’-]*)", question)
+    first_word = opening.group(1) if opening else ""
     for m in _ENTITY.finditer(question):
         phrase = (m.group(1) or m.group(2) or m.group(3) or "").strip(" .,'’?")
         if not phrase:
@@ -133,12 +139,15 @@ def entities(question: str) -> tuple[str, ...]:
             continue
         # a capitalised question word opening the sentence is not a name
         tokens = [t for t in phrase.split() if t.lower() not in _QUESTION_WORDS | STOPWORDS]
+        if (tokens and m.start(3) <= question.find(first_word) and tokens[0] == first_word
+                and first_word[1:].islower()):
+            tokens = tokens[1:]
         # codes and numbers (S-300, 2007) stand alone; runs of capitalised words stay together
         run: list[str] = []
         for tok in [*tokens, ""]:
             tok = re.sub(r"['’]s$", "", tok).strip(" .,'’?")
-            tok = re.sub(r"(?<=\d)s$", "", tok)  # S-300s
-            if tok.lower() in excluded:
+            tok = re.sub(r"(?<=\d{4})s$|(?<=-\d{3})s$", "", tok)  # S-300s, 1990s
+            if tok.lower() in excluded or _WEAK_NUMBER.match(tok):
                 tok = ""
             if tok and not any(ch.isdigit() for ch in tok):
                 run.append(tok)
@@ -169,6 +178,11 @@ def entity_variants(entity: str) -> tuple[str, ...]:
     return (low,)
 
 
+def _norm_name(text: str) -> str:
+    """U.S. = US, Tor-M1 = Tor M1: dots dropped, dashes and apostrophes as spaces."""
+    return re.sub(r"\s+", " ", re.sub(r"[-'’/]", " ", text.replace(".", ""))).strip()
+
+
 def mentions(text_lower: str, entity: str) -> bool:
     """Whether ``text_lower`` names ``entity``. Longer names also match with a short suffix
     (Iran: Iranian, Russia: Russians); short ones and codes must match whole."""
@@ -178,4 +192,52 @@ def mentions(text_lower: str, entity: str) -> bool:
         tail = r"(?![\w-])" if short else r"[a-z]{0,4}(?!\w)"
         if re.search(r"(?<![\w-])" + body + tail, text_lower):
             return True
+    plain = _norm_name(entity.lower())
+    return plain != entity.lower() and f" {plain} " in f" {_norm_name(text_lower)} "
+
+
+def _near(word: str, vocabulary: set[str]) -> bool:
+    """``word`` or a word one typo away from it (letters of 5 or more only): Bedigo, Bendigo."""
+    if word in vocabulary:
+        return True
+    if len(word) < 5 or not word.isalpha():
+        return False
+    for other in vocabulary:
+        if abs(len(other) - len(word)) > 1 or other[:1] != word[:1]:
+            continue
+        a, b = (word, other) if len(word) <= len(other) else (other, word)
+        i = 0
+        while i < len(a) and a[i] == b[i]:
+            i += 1
+        if a[i + (len(a) == len(b)):] == b[i + 1:]:
+            return True
     return False
+
+
+def _acronym_of(entity: str, text: str) -> bool:
+    """UMC, EU: the initials of a run of capitalised words in ``text`` (United Methodist
+    Church, European Union)."""
+    if not (2 <= len(entity) <= 6 and entity.isupper() and entity.isalpha()):
+        return False
+    runs = re.findall(r"[A-Z][a-z]+(?:\s+(?:of\s+|and\s+|the\s+)?[A-Z][a-z]+)+", text)
+    skip = {"The", "A", "An"}
+    return any("".join(w[0] for w in run.split() if w[0].isupper() and w not in skip) == entity
+               for run in runs)
+
+
+def entity_match(text: str, entity: str) -> float:
+    """How much of ``entity`` ``text`` names: 1 for the whole name (an alias, its acronym's
+    expansion, or with one typo), else the share of its words found ("the 2018 final" names a
+    third of "World Cup Final"); codes and numbers count whole or not at all (a year also as
+    its decade: 1970 in "the 1970s")."""
+    low = text.lower()
+    if mentions(low, entity) or _acronym_of(entity, text):
+        return 1.0
+    if re.fullmatch(r"\d{4}", entity):
+        return float(bool(re.search(rf"(?<![\w-]){entity}s(?!\w)", low)))
+    parts = [w for w in _norm_name(entity.lower()).split() if w not in STOPWORDS]
+    words_of_text = set(re.findall(r"[a-z]+", low))
+    if len(parts) == 1:
+        return float(_near(parts[0], words_of_text))
+    have = set(content_stems(low))
+    return sum(1 for w in parts if stem(w) in have or _near(w, words_of_text)) / len(parts)

@@ -14,6 +14,7 @@ from datetime import date
 from typing import Any
 
 from qa.errors import QAError
+from qa.text import content_stems
 from qa.types import Passage
 from vectorstore import BM25Index, ChromaStore, Embedder, Hit
 
@@ -67,6 +68,7 @@ class Retrieval:
     passages: tuple[Passage, ...]
     query_vector: tuple[float, ...]
     timings: Mapping[str, float] = field(default_factory=dict)
+    term_weights: Mapping[str, float] = field(default_factory=dict)  # IDF of the query's terms
 
 
 def passage_from_hit(hit: Hit, score: float, dense_rank: int | None = None,
@@ -176,8 +178,10 @@ class HybridRetriever:
         t2 = time.perf_counter()
         sparse: list[tuple[str, float]] = []
         hits: dict[str, Hit] = {h.id: h for h in dense}
+        weights: dict[str, float] = {}
         if self.use_bm25:
             index, bm25_hits = self._keyword_index()
+            weights = index.idf(content_stems(query))
             if filters:
                 sparse = [(cid, s) for cid, s in index.search(query, len(index))
                           if cid in bm25_hits and filters.accepts(bm25_hits[cid].metadata)]
@@ -202,7 +206,7 @@ class HybridRetriever:
             top_k,
         )
         timings["retrieve_ms"] = (time.perf_counter() - t0) * 1000
-        return Retrieval(query, tuple(passages), tuple(qvec), timings)
+        return Retrieval(query, tuple(passages), tuple(qvec), timings, weights)
 
     def _dedup(self, ranked: Sequence[Passage], top_k: int) -> list[Passage]:
         kept: list[tuple[Passage, frozenset[str]]] = []

@@ -60,8 +60,9 @@ class Settings(BaseSettings):
     mode: Literal["auto", "extractive", "llm"] = Field(
         "auto", description="`auto`: llm when an endpoint or key is configured, else extractive."
     )
-    min_support: float = Field(
-        0.5, ge=0, le=1, description="Extractive abstention threshold (see README: calibration)."
+    min_support: float | None = Field(
+        None, ge=0, le=1, description="Extractive abstention threshold on the reader's "
+        "probability (default: the one calibrated on held-out data; see README: calibration)."
     )
     max_sentences: int = Field(2, ge=1, le=3, description="Sentences in an extractive answer.")
     llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint base URL.")

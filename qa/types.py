@@ -55,12 +55,22 @@ class Citation:
     also_in: tuple[str, ...] = ()  # other files that carry the same passage (wire copies)
     encoding: str = "utf-8"  # open(path, encoding=encoding).read()[start:end] == quote
     warning: str = ""  # e.g. the source contains instructions aimed at AI assistants
+    # extractive: where in the file (inside start..end) the value that answers the question sits
+    answer_span: tuple[int, int] | None = None
+
+    def span_in_quote(self) -> tuple[int, int] | None:
+        """``answer_span`` as offsets into ``quote``."""
+        if self.answer_span is None:
+            return None
+        a, b = self.answer_span[0] - self.start, self.answer_span[1] - self.start
+        return (a, b) if 0 <= a < b <= len(self.quote) else None
 
     def to_json(self) -> dict[str, Any]:
         return {"n": self.n, "source": self.source, "title": self.title, "quote": self.quote,
                 "start": self.start, "end": self.end, "outlet": self.outlet or None,
                 "published": self.published or None, "url": self.url or None,
-                "also_in": list(self.also_in), "warning": self.warning or None}
+                "also_in": list(self.also_in), "warning": self.warning or None,
+                "answer_span": list(self.answer_span) if self.answer_span else None}
 
 
 Label = Literal["supported", "partial", "unsupported"]

@@ -105,7 +105,13 @@ def _highlighted(p: Passage, c: Citation | None) -> str:
     a, b = local if local else (-1, -1)
     if not (0 <= a < b <= len(text)):
         return html.escape(text)
-    return (html.escape(text[:a]) + '<mark class="quote">' + html.escape(text[a:b])
+    quote = html.escape(text[a:b])
+    span = c.span_in_quote()
+    if span is not None and text[a:b] == c.quote:  # the answer itself in bold
+        quote = (html.escape(c.quote[: span[0]]) + '<b class="answer-span">'
+                 + html.escape(c.quote[span[0] : span[1]]) + "</b>"
+                 + html.escape(c.quote[span[1] :]))
+    return (html.escape(text[:a]) + '<mark class="quote">' + quote
             + "</mark>" + html.escape(text[b:]))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -25,15 +26,28 @@ class BM25Index:
             stopwords="en", stemmer=Stemmer.Stemmer("english")
         )
         self._retriever: Any = None
+        self._df: dict[str, int] = {}
         if self.ids:
             corpus = self._tokenizer.tokenize(list(texts), return_as="tuple", show_progress=False)
             self._retriever = bm25s.BM25()
             self._retriever.index(corpus, show_progress=False)
+            counts: dict[int, int] = {}
+            for doc in corpus.ids:
+                for token in set(doc):
+                    counts[token] = counts.get(token, 0) + 1
+            self._df = {word: counts.get(token, 0) for word, token in corpus.vocab.items()}
         log.debug("BM25 index of %d chunks built in %.3f s", len(self.ids),
                   time.perf_counter() - started)
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def idf(self, stems: Sequence[str]) -> dict[str, float]:
+        """Inverse document frequency of each (Snowball-stemmed, lower-case) word over the
+        indexed chunks: ``log(1 + (N - df + 0.5) / (df + 0.5))``; unseen words get the most."""
+        n = len(self.ids)
+        return {s: math.log(1.0 + (n - (df := self._df.get(s, 0)) + 0.5) / (df + 0.5))
+                for s in stems}
 
     def search(self, query: str, n: int) -> list[tuple[str, float]]:
         """Up to ``n`` ``(chunk id, score)`` pairs with a positive score, best first."""
