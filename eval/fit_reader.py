@@ -2,12 +2,13 @@
 
     python eval/fit_reader.py [--questions eval/heldout/tune.jsonl] [--write]
 
-Every candidate sentence the gates let through for a tuning question is one example, labelled 1
-when it contains a gold answer alias (unanswerable questions give only 0s). A logistic
-regression (L2, numpy) gives the weights; the abstention threshold is the one that gets the
-most tuning questions right (an answer containing an alias, or a decline on an unanswerable
-one). It prints the threshold sweep and the ROC AUC of the top candidate's probability (right
-vs wrong answers); --write stores the model in qa/data/reader_model.json.
+Every candidate sentence the gates let through for a tuning question is labelled right when it
+contains a gold answer alias (unanswerable questions have none). A listwise logistic model (a
+softmax over each question's candidates, L2, numpy) learns which candidate answers; Platt
+scaling of the top candidate's score (right or not) makes that a probability; the abstention
+threshold is the one that gets the most tuning questions right (an answer containing an
+alias, or a decline on an unanswerable one). It prints the threshold sweep and the ROC AUC of
+the top candidate's probability (right vs wrong answers); --write stores the model in qa/data/reader_model.json.
 """
 
 from __future__ import annotations
@@ -45,18 +46,75 @@ def collect(assistant: Assistant, questions: list) -> list[dict]:
     return out
 
 
-def fit(examples: list[dict], l2: float = 1.0, steps: int = 3000) -> tuple[np.ndarray, float]:
-    x = np.array([f for e in examples for f, _ in e["cands"]], dtype=float)
-    y = np.array([lab for e in examples for _, lab in e["cands"]], dtype=float)
-    w = np.zeros(x.shape[1])
-    b = 0.0
-    for _ in range(steps):  # full-batch gradient descent on the regularised log loss
-        p = 1.0 / (1.0 + np.exp(-(x @ w + b)))
-        grad_w = x.T @ (p - y) / len(y) + l2 * w / len(y)
-        grad_b = float(np.mean(p - y))
-        w -= 0.5 * grad_w
-        b -= 0.5 * grad_b
-    return w, b
+def _padded(examples: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Candidates as a (questions, most candidates, features) array, a mask of real ones and
+    a mask of right ones."""
+    m = max(len(e["cands"]) for e in examples)
+    x = np.zeros((len(examples), m, len(FEATURES)))
+    real = np.zeros((len(examples), m), dtype=bool)
+    right = np.zeros((len(examples), m), dtype=bool)
+    for i, e in enumerate(examples):
+        for j, (f, lab) in enumerate(e["cands"]):
+            x[i, j], real[i, j], right[i, j] = f, True, lab
+    return x, real, right
+
+
+def fit_ranking(examples: list[dict], l2: float = 2.0, steps: int = 4000) -> np.ndarray:
+    """Listwise (conditional logit) weights: for each question with a right candidate, the
+    log-probability that a softmax over its candidates puts its mass on the right ones."""
+    chosen = [e for e in examples if any(lab for _, lab in e["cands"])]
+    x, real, right = _padded(chosen)
+    w = np.zeros(len(FEATURES))
+    for _ in range(steps):
+        s = np.where(real, x @ w, -np.inf)
+        p_all = np.exp(s - s.max(axis=1, keepdims=True))
+        p_all /= p_all.sum(axis=1, keepdims=True)
+        s_pos = np.where(right, s, -np.inf)
+        p_pos = np.exp(s_pos - s_pos.max(axis=1, keepdims=True))
+        p_pos /= p_pos.sum(axis=1, keepdims=True)
+        grad = np.einsum("qm,qmf->f", p_all - p_pos, x) / len(chosen) + l2 * w / len(chosen)
+        w -= 0.5 * grad
+    return w
+
+
+def fit_calibration(examples: list[dict], w: np.ndarray) -> np.ndarray:
+    """Platt scaling of the ranking score of each question's top candidate: the probability
+    that it is right (an unanswerable question's top candidate never is), with an offset for
+    each kind of question (a count or date already passed its gate; a "who" wants a name).
+    and the best passage's similarity to the question (is anything in the index close?).
+    Returns (scale, bias, offset for gated questions, for name questions, weight of the best
+    passage similarity)."""
+    gated, fit_, missing, best = (FEATURES.index(f) for f in (
+        "gated", "name_fit", "name_missing", "best_passage_similarity"))
+    rows, y = [], []
+    for e in examples:
+        if e["cands"]:
+            scores = [float(np.dot(w, f)) for f, _ in e["cands"]]
+            best_i = int(np.argmax(scores))
+            f = e["cands"][best_i][0]
+            rows.append([scores[best_i], 1.0, f[gated], f[fit_] + f[missing], f[best]])
+            y.append(float(e["cands"][best_i][1]))
+    x, target = np.array(rows), np.array(y)
+    c = np.array([1.0, 0.0, 0.0, 0.0, 0.0])
+    for _ in range(8000):
+        p = 1.0 / (1.0 + np.exp(-(x @ c)))
+        c -= 0.5 * (x.T @ (p - target) / len(target) + 0.01 * c * np.array([0, 0, 1, 1, 1]))
+    return c
+
+
+def fit(examples: list[dict]) -> tuple[np.ndarray, float]:
+    """Weights and bias of ``sigmoid(bias + w . features)``: listwise ranking weights, scaled
+    by the calibration; the per-kind offsets land on the indicator features of the kind
+    (``gated``; ``name_fit`` and ``name_missing``), which are constant within a question, so
+    the ranking is unchanged by them."""
+    w = fit_ranking(examples)
+    scale, bias, gated, named, best = fit_calibration(examples, w)
+    out = scale * w
+    out[FEATURES.index("gated")] += gated
+    out[FEATURES.index("name_fit")] += named
+    out[FEATURES.index("name_missing")] += named
+    out[FEATURES.index("best_passage_similarity")] += best
+    return out, float(bias)
 
 
 def top_choices(examples: list[dict], model: ReaderModel) -> list[tuple[float, bool, bool]]:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from qa.documents import file_range
-from qa.question import AnswerType, QuestionAnalysis, mentions
+from qa.question import ALIASES, AnswerType, QuestionAnalysis, mentions
 from qa.text import is_headline, sentence_spans, stem
 from qa.types import Citation, Passage
 
@@ -201,6 +201,41 @@ _NUMBER_SPAN = re.compile(
     r"|\b(?:" + "|".join(sorted(_NUMBER_WORDS | {"one"}, key=len, reverse=True)) + r")\b", re.I)
 
 
+_CAPITALISED = re.compile(r"\b[A-Z][\w'’.-]*[a-z0-9][\w'’-]*(?:\s+(?:of\s+|de\s+|the\s+)?"
+                          r"[A-Z][\w'’.-]*)*")
+
+
+def new_names(text: str, q: QuestionAnalysis) -> list[tuple[int, int]]:
+    """Spans of capitalised names in ``text`` (not its first word, not a month or weekday)
+    that the question does not name: the candidates for "who", "where", "which X"."""
+    q_low = q.text.lower()
+    out = []
+    for m in _CAPITALISED.finditer(text):
+        if m.start() == 0 and " " not in m.group():
+            continue  # a capitalised first word is only the start of the sentence
+        words = [w for w in re.split(r"[\s-]+", m.group().lower()) if w]
+        # a name needs a word that is not a common word, a nationality (Russian, Iranian:
+        # no answer to "who") or one of the question's own
+        if all(w in _NOT_NAMES or w in ALIASES or _DEMONYM_WORD.fullmatch(w)
+               or re.search(rf"(?<![\w-]){re.escape(w)}", q_low) for w in words):
+            continue
+        out.append(m.span())
+    return out
+
+
+_DEMONYM_WORD = re.compile(
+    r"(?:russ|iran|americ|ukrain|syr|ind|ital|canad|austral|egypt|brazil|arab|asi|europe|afric"
+    r"|palestin|norweg|belgi|hungar|indones|nigeri)ians?|(?:chin|japan|vietnam|portugu|leban|taiw)"
+    r"ese|(?:brit|engl|ir|scott|turk|pol|span|swed|dan|finn)ish|(?:israel|iraq|pakistan|saud)is?"
+    r"|(?:germ|mexic|kore|kenya)ans?|french|dutch|greek|swiss")
+_WANTS_NAME = re.compile(r"^\s*which\s+(?!of\b|is\b|was\b|are\b|were\b)\w+", re.I)
+
+
+def wants_name(q: QuestionAnalysis) -> bool:
+    """"who", "where", "which party ...": the answer is a name."""
+    return q.answer_type in ("person", "place") or bool(_WANTS_NAME.match(q.text))
+
+
 def answer_span(text: str, q: QuestionAnalysis) -> tuple[int, int] | None:
     """Where in ``text`` the value that answers ``q`` sits: the first count, amount, measure,
     date, name or place of the expected kind that the question does not already state; None
@@ -223,13 +258,11 @@ def answer_span(text: str, q: QuestionAnalysis) -> tuple[int, int] | None:
         spans = [m.span() for m in _MEASURE.finditer(text)]
     elif kind == "date":
         spans = [m.span() for m in _DATE_SPAN.finditer(text)]
-    elif kind == "person":
-        spans = [m.span(1) for m in _TITLED.finditer(text)]
-        spans += [m.span(1) if m.group(1) else m.span(2) for m in _SPEAKER.finditer(text)]
-        spans += [m.span() for m in _NAME.finditer(text) if m.start() > 0]
     elif kind == "place":
         spans = [m.span(1) for m in _PLACE.finditer(text)
-                 if m.group(1).split()[0].lower() not in _MONTHS + _WEEKDAYS]
+                 if m.group(1).split()[0].lower() not in _MONTHS + _WEEKDAYS] or new_names(text, q)
+    elif wants_name(q):
+        spans = new_names(text, q)
     q_norm = f" {normalize(q.text)} "
     for a, b in sorted(spans, key=lambda ab: (ab[0], -ab[1])):
         value = normalize(text[a:b].strip())

@@ -19,11 +19,13 @@ from qa.evidence import (
     Sentence,
     answer_span,
     has_answer_type,
+    new_names,
     split_sentences,
     typed_values,
+    wants_name,
 )
 from qa.question import QuestionAnalysis, entity_match
-from qa.reading import ReaderModel, features, relative_features
+from qa.reading import GATED_TYPES, ReaderModel, features, relative_features
 from qa.retrieval import jaccard, shingles
 from qa.safety import looks_like_injection
 from qa.types import Passage
@@ -32,9 +34,6 @@ from vectorstore import Embedder
 log = logging.getLogger(__name__)
 
 NOT_IN_ARTICLES = "The articles don't say."
-
-
-GATED_TYPES = ("count", "amount", "measure", "date")
 
 
 @dataclass(frozen=True)
@@ -111,13 +110,17 @@ class ExtractiveAnswerer:
         contexts: dict[int, str] = {}
         for rank, passage in enumerate(passages, 1):
             context = f"{passage.title}\n{passage.text}"
-            # the question's names must be in the passage (or its title), if not the sentence
+            # the question's names must be in the passage (or its title) at all ...
             if not all(entity_match(context, e) >= 0.5 for e in q.entities):
                 continue
             contexts[id(passage)] = context
-            # single sentences: a name the sentence leaves to its neighbours ("the company")
-            # is found through the passage (context features), not by quoting two sentences
-            options += [(s, (s,), rank) for s in split_sentences(passage)]
+            sents = split_sentences(passage)
+            for i, s in enumerate(sents):
+                # ... and around the sentence: in it, the sentence before it ("he", "the
+                # company") or the title
+                local = " ".join([passage.title, *(t.text for t in sents[max(0, i - 1) : i + 1])])
+                if all(entity_match(local, e) >= 0.5 for e in q.entities):
+                    options.append((s, (s,), rank))
         passing: list[tuple[Sentence, tuple[Sentence, ...], int]] = []
         for sentence, parts, rank in options:
             if sentence.key in seen:
@@ -135,15 +138,22 @@ class ExtractiveAnswerer:
                         for p in parts}.items())
         vectors = self._vectors([p.text for _, p in singles])
         sim = {key: _cos(v, query_vector) for (key, _), v in zip(singles, vectors, strict=True)}
+        # a passage only BM25 found was not among the dense top: the lowest dense score
+        dense = [p.dense_score for p in passages if p.dense_score is not None]
+        floor = min(dense, default=0.0)
+        best_passage = max(dense, default=0.0)
         scored = []
+        asks_name = wants_name(q)
         for sentence, parts, rank in passing:
             similarity = max(sim[(id(p.passage), p.start)] for p in parts)
             text = sentence.text
             span = answer_span(text, q)
             values = features(
                 q, text, contexts[id(sentence.passage)], similarity=similarity, rank=rank,
-                typed=has_answer_type(text, q.answer_type, q) and q.answer_type != "other",
-                span=span is not None, weights=term_weights or {})
+                span=span is not None, name=bool(new_names(text, q)) if asks_name else None,
+                passage_similarity=(sentence.passage.dense_score
+                                    if sentence.passage.dense_score is not None else floor),
+                best_passage_similarity=best_passage, weights=term_weights or {})
             scored.append((sentence, similarity, span, values))
         relative_features([values for *_, values in scored])
         out = [Candidate(sentence, values["coverage"], similarity,

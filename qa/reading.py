@@ -30,13 +30,18 @@ FEATURES = (
     "similarity",  # cosine of the sentence and question embeddings
     "rank",  # 1 / the passage's retrieval rank
     "novelty",  # share of the sentence's terms the question does not have
-    "typed",  # the sentence holds a value of the expected kind (name for who/where)
     "short",  # fewer than 8 words: headings, captions
-    "span",  # a value of the expected kind was located in the sentence (answer_span)
+    "span",  # count/amount/measure/date questions: the value was located (answer_span)
     "gated",  # the question wants a count, amount, measure or date (the sentence has one)
+    "name_fit",  # who/where/which-X questions: the sentence has a name the question lacks
+    "name_missing",  # ... and it has none
+    "passage_similarity",  # cosine of the passage and the question (dense search)
+    "best_passage_similarity",  # the best of that over the passages read: is anything close?
     "coverage_gap",  # coverage minus the best coverage among this question's candidates
     "similarity_gap",  # similarity minus the best similarity among them
 )
+
+GATED_TYPES = ("count", "amount", "measure", "date")
 
 MODEL_PATH = Path(__file__).resolve().parent / "data" / "reader_model.json"
 
@@ -53,9 +58,11 @@ def _pairs(stems: Sequence[str]) -> set[tuple[str, str]]:
 
 
 def features(q: QuestionAnalysis, sentence: str, context: str, *, similarity: float,
-             rank: int, typed: bool, span: bool,
+             rank: int, span: bool, name: bool | None,
+             passage_similarity: float = 0.0, best_passage_similarity: float = 0.0,
              weights: Mapping[str, float]) -> dict[str, float]:
-    """The feature vector of ``sentence`` (found in ``context``: its passage and title)."""
+    """The feature vector of ``sentence`` (found in ``context``: its passage and title).
+    ``name``: for questions that want a name, whether the sentence has one (else None)."""
     sent_stems = content_stems(sentence)
     have = set(sent_stems)
     have_ctx = have | set(content_stems(context))
@@ -70,10 +77,13 @@ def features(q: QuestionAnalysis, sentence: str, context: str, *, similarity: fl
         "similarity": max(similarity, 0.0),
         "rank": 1.0 / max(rank, 1),
         "novelty": len(novel) / len(sent_stems) if sent_stems else 0.0,
-        "typed": float(typed),
         "short": float(len(sentence.split()) < 8),
-        "span": float(span),
-        "gated": float(q.answer_type in ("count", "amount", "measure", "date")),
+        "span": float(span and q.answer_type in GATED_TYPES),
+        "gated": float(q.answer_type in GATED_TYPES),
+        "name_fit": float(name is True),
+        "name_missing": float(name is False),
+        "passage_similarity": max(passage_similarity, 0.0),
+        "best_passage_similarity": max(best_passage_similarity, 0.0),
         "coverage_gap": 0.0,  # set by relative_features()
         "similarity_gap": 0.0,
     }

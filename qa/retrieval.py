@@ -94,6 +94,7 @@ def passage_from_hit(hit: Hit, score: float, dense_rank: int | None = None,
         url=str(meta.get("url", "")),
         encoding=str(meta.get("encoding", "utf-8")),
         injection=bool(meta.get("injection", False)),
+        dense_score=hit.score if dense_rank is not None else None,
     )
 
 

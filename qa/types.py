@@ -31,6 +31,7 @@ class Passage:
     url: str = ""
     encoding: str = "utf-8"
     injection: bool = False  # the article contains text addressed to AI assistants
+    dense_score: float | None = None  # cosine similarity to the query, when found by dense search
 
     def to_json(self) -> dict[str, Any]:
         return {"source": self.source, "title": self.title, "score": round(self.score, 4),
