@@ -8,7 +8,8 @@ softmax over each question's candidates, L2, numpy) learns which candidate answe
 scaling of the top candidate's score (right or not) makes that a probability; the abstention
 threshold is the one that gets the most tuning questions right (an answer containing an
 alias, or a decline on an unanswerable one). It prints the threshold sweep and the ROC AUC of
-the top candidate's probability (right vs wrong answers); --write stores the model in qa/data/reader_model.json.
+the top candidate's probability (right vs wrong answers); --write stores the model in
+qa/data/reader_model.json.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from qa.question import QuestionAnalysis, entity_match
 from qa.reading import GATED_TYPES, ReaderModel, features, relative_features
 from qa.retrieval import jaccard, shingles
 from qa.safety import looks_like_injection
+from qa.text import content_stems
 from qa.types import Passage
 from vectorstore import Embedder
 
@@ -102,57 +103,51 @@ class ExtractiveAnswerer:
     def candidates(self, q: QuestionAnalysis, passages: Sequence[Passage],
                    query_vector: Sequence[float],
                    term_weights: Mapping[str, float] | None = None) -> list[Candidate]:
-        """Every sentence and adjacent pair that passes the gates, scored, best first. The
-        gates run first, so only the sentences that pass them are embedded. ``term_weights``:
-        IDF of the question's terms over the index (uniform when not given)."""
-        options: list[tuple[Sentence, tuple[Sentence, ...], int]] = []
+        """Every sentence that passes the gates, scored, best first. The gates run first, so
+        only the sentences that pass them are embedded. ``term_weights``: IDF of the
+        question's terms over the index (uniform when not given)."""
+        passing: list[tuple[Sentence, int]] = []
         seen: set[tuple[str, int, int]] = set()
-        contexts: dict[int, str] = {}
+        context_stems: dict[int, set[str]] = {}
         for rank, passage in enumerate(passages, 1):
             context = f"{passage.title}\n{passage.text}"
             # the question's names must be in the passage (or its title) at all ...
             if not all(entity_match(context, e) >= 0.5 for e in q.entities):
                 continue
-            contexts[id(passage)] = context
+            context_stems[id(passage)] = set(content_stems(context))
             sents = split_sentences(passage)
-            for i, s in enumerate(sents):
+            for i, sentence in enumerate(sents):
                 # ... and around the sentence: in it, the sentence before it ("he", "the
                 # company") or the title
                 local = " ".join([passage.title, *(t.text for t in sents[max(0, i - 1) : i + 1])])
-                if all(entity_match(local, e) >= 0.5 for e in q.entities):
-                    options.append((s, (s,), rank))
-        passing: list[tuple[Sentence, tuple[Sentence, ...], int]] = []
-        for sentence, parts, rank in options:
-            if sentence.key in seen:
-                continue
-            seen.add(sentence.key)
-            text = sentence.text
-            if re.search(r"\?[\"”’']?(?:\s|$)", text) or looks_like_injection(text):
-                continue  # a question, or text addressed to AI assistants, is no answer
-            if q.answer_type in GATED_TYPES and not has_answer_type(text, q.answer_type, q):
-                continue  # "how many" wants a number, "when" a date, ...
-            passing.append((sentence, parts, rank))
+                if sentence.key in seen or not all(entity_match(local, e) >= 0.5
+                                                   for e in q.entities):
+                    continue
+                seen.add(sentence.key)
+                text = sentence.text
+                if re.search(r"\?[\"”’']?(?:\s|$)", text) or looks_like_injection(text):
+                    continue  # a question, or text addressed to AI assistants, is no answer
+                if q.answer_type in GATED_TYPES and not has_answer_type(text, q.answer_type, q):
+                    continue  # "how many" wants a number, "when" a date, ...
+                passing.append((sentence, rank))
         if not passing:
             return []
-        singles = list({(id(p.passage), p.start): p for _, parts, _ in passing
-                        for p in parts}.items())
-        vectors = self._vectors([p.text for _, p in singles])
-        sim = {key: _cos(v, query_vector) for (key, _), v in zip(singles, vectors, strict=True)}
+        vectors = self._vectors([s.text for s, _ in passing])
         # a passage only BM25 found was not among the dense top: the lowest dense score
         dense = [p.dense_score for p in passages if p.dense_score is not None]
         floor = min(dense, default=0.0)
         best_passage = max(dense, default=0.0)
-        scored = []
         asks_name = wants_name(q)
-        for sentence, parts, rank in passing:
-            similarity = max(sim[(id(p.passage), p.start)] for p in parts)
+        scored = []
+        for (sentence, rank), vector in zip(passing, vectors, strict=True):
+            similarity = _cos(vector, query_vector)
             text = sentence.text
             span = answer_span(text, q)
+            p = sentence.passage
             values = features(
-                q, text, contexts[id(sentence.passage)], similarity=similarity, rank=rank,
+                q, text, context_stems[id(p)], similarity=similarity, rank=rank,
                 span=span is not None, name=bool(new_names(text, q)) if asks_name else None,
-                passage_similarity=(sentence.passage.dense_score
-                                    if sentence.passage.dense_score is not None else floor),
+                passage_similarity=p.dense_score if p.dense_score is not None else floor,
                 best_passage_similarity=best_passage, weights=term_weights or {})
             scored.append((sentence, similarity, span, values))
         relative_features([values for *_, values in scored])

@@ -57,15 +57,16 @@ def _pairs(stems: Sequence[str]) -> set[tuple[str, str]]:
     return set(itertools.pairwise(stems))
 
 
-def features(q: QuestionAnalysis, sentence: str, context: str, *, similarity: float,
+def features(q: QuestionAnalysis, sentence: str, context_stems: set[str], *, similarity: float,
              rank: int, span: bool, name: bool | None,
              passage_similarity: float = 0.0, best_passage_similarity: float = 0.0,
              weights: Mapping[str, float]) -> dict[str, float]:
-    """The feature vector of ``sentence`` (found in ``context``: its passage and title).
+    """The feature vector of ``sentence``; ``context_stems``: the content stems of its passage
+    and title.
     ``name``: for questions that want a name, whether the sentence has one (else None)."""
     sent_stems = content_stems(sentence)
     have = set(sent_stems)
-    have_ctx = have | set(content_stems(context))
+    have_ctx = have | context_stems
     ents = [entity_match(sentence, e) for e in q.entities]
     q_pairs = _pairs(content_stems(q.text))
     novel = [s for s in sent_stems if s not in set(q.terms)]
