@@ -182,3 +182,19 @@ def test_cli_errors_are_messages_not_tracebacks(tmp_path: Path) -> None:
     env["QA_TOP_K"] = "many"
     bad = _cli(["ask", "anything"], env, tmp_path)
     assert bad.returncode == 2 and "QA_TOP_K" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize(("question", "span"), [
+    ("How many Tor-M1 air defense systems did Iran receive?", "29"),
+    ("When was the UN arms embargo on Iran lifted?", "18 October 2020"),
+])
+def test_answer_span_locates_the_value(real_assistant: Assistant, question: str,
+                                       span: str) -> None:
+    """``answer_span`` (file offsets) covers exactly the value that answers the question, and
+    --json carries it."""
+    answer = real_assistant.ask(question, mode="extractive")
+    c = answer.citations[0]
+    assert c.answer_span is not None
+    with open(c.path, encoding=c.encoding) as fh:
+        assert fh.read()[c.answer_span[0] : c.answer_span[1]] == span
+    assert answer.to_json()["citations"][0]["answer_span"] == list(c.answer_span)

@@ -120,3 +120,13 @@ def test_render_answer_escapes_model_text() -> None:
                     mode="llm")
     rendered = render_answer(answer, 0)
     assert "<script>" not in rendered and "&lt;script&gt;" in rendered
+
+
+def test_answer_span_is_bold_in_the_sources_panel(handlers: Handlers) -> None:
+    _, turns, sources, _ = _last(handlers, Q)
+    citation = turns[0].citations[0]
+    assert citation.answer_span is not None
+    a, b = citation.answer_span
+    with open(citation.path, encoding=citation.encoding) as fh:
+        assert fh.read()[a:b] == "29"
+    assert '<b class="answer-span">29</b>' in sources
