@@ -1,10 +1,10 @@
 """Extractive answers: the retrieved sentences that answer the question, cited; never new text.
 
-A sentence (or two adjacent ones) can answer only if its passage names every key entity of the
-question and, for "how many", "how much", "how far", "when" questions, the sentence holds a
-value of that kind that the question does not already state. The survivors are scored by the
-reader model (:mod:`qa.reading`: the probability that the sentence holds the answer); below
-``min_support`` the assistant says the articles don't say.
+A sentence can answer only if each key entity of the question is named in it, in the sentence
+before it or in the article title, and, for "how many", "how much", "how far", "when"
+questions, only if it holds a value of that kind that the question does not already state. The
+survivors are scored by the reader model (:mod:`qa.reading`: the probability that the sentence
+holds the answer); below ``min_support`` the assistant says the articles don't say.
 """
 
 from __future__ import annotations
@@ -43,8 +43,6 @@ class Candidate:
     the answer; ``span``: where the answer sits in the sentence text, when it can be told."""
 
     sentence: Sentence
-    coverage: float
-    similarity: float
     score: float
     features: Mapping[str, float] = field(default_factory=dict)
     span: tuple[int, int] | None = None
@@ -149,11 +147,10 @@ class ExtractiveAnswerer:
                 span=span is not None, name=bool(new_names(text, q)) if asks_name else None,
                 passage_similarity=p.dense_score if p.dense_score is not None else floor,
                 best_passage_similarity=best_passage, weights=term_weights or {})
-            scored.append((sentence, similarity, span, values))
+            scored.append((sentence, span, values))
         relative_features([values for *_, values in scored])
-        out = [Candidate(sentence, values["coverage"], similarity,
-                         self.model.probability(values), values, span)
-               for sentence, similarity, span, values in scored]
+        out = [Candidate(sentence, self.model.probability(values), values, span)
+               for sentence, span, values in scored]
         out.sort(key=lambda c: (-c.score, c.sentence.passage.source, c.sentence.start))
         return out
 

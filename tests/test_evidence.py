@@ -1,7 +1,8 @@
 import pytest
 
-from qa.evidence import has_answer_type, is_headline
+from qa.evidence import answer_span, has_answer_type, new_names, wants_name
 from qa.question import analyse
+from qa.text import is_headline
 
 pytestmark = pytest.mark.unit
 
@@ -31,12 +32,23 @@ def test_amount_date_measure_place_person() -> None:
     assert has_answer_type("has a range of over 150 km (over 100 miles)", "measure",
                            analyse("What is the range of the S-300PMU1?"))
     assert not has_answer_type(TOR, "measure", analyse("What is the range of the Tor-M1?"))
-    assert has_answer_type("Iran filed a complaint with the court in Geneva.", "place",
-                           analyse("Where did Iran complain?"))
-    assert has_answer_type("the director general, Alexander Mikheev, told reporters", "person",
-                           analyse("Who heads Rosoboronexport?"))
-    assert not has_answer_type("Do You Know Everything About Deliveries of S-300", "person",
-                               analyse("Who is Iran's envoy?"))
+    # who and where are not gated: the reader scores whether a name or place is there
+    assert has_answer_type("No names here at all.", "person", analyse("Who heads it?"))
+
+
+def test_names_and_places_for_who_and_where() -> None:
+    where = analyse("Where did Iran complain?")
+    text = "Iran filed a complaint with the court in Geneva."
+    span = answer_span(text, where)
+    assert span is not None and text[span[0]:span[1]] == "Geneva"
+    who = analyse("Who heads Rosoboronexport?")
+    text = "the director general, Alexander Mikheev, told reporters"
+    assert [text[a:b] for a, b in new_names(text, who)] == ["Alexander Mikheev"]
+    assert wants_name(who) and wants_name(analyse("Which party won in Geneva?"))
+    assert not wants_name(analyse("What did Iran buy?"))
+    # a headline's capitals are not names; nationalities are no answer to "who"
+    assert new_names("Do You Know Everything About Deliveries of S-300", who) == []
+    assert new_names("The Russian and Iranian sides met.", who) == []
 
 
 def test_headline() -> None:
