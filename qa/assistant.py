@@ -428,15 +428,11 @@ class Assistant:
             for cand in group:
                 citation = verify(cand.sentence.citation(len(citations) + 1),
                                   cand.sentence.passage, files)
-                if citation is not None and cand.span is not None:
-                    citation = replace(citation, answer_span=_span_in_file(cand, citation))
                 if citation is not None:
+                    citation = replace(citation, answer_span=_span_in_file(cand, citation))
                     citations.append(citation)
                     dated = f" (as of {citation.published})" if citation.published else ""
-                    # a two-sentence window carries the marker after each of its sentences
-                    text = cand.sentence.text
-                    pieces = [clean_for_display(text[a:b]) for a, b in sentence_spans(text)]
-                    parts.append(" ".join(f"{p} [{citation.n}]" for p in pieces) + dated)
+                    parts.append(f"{clean_for_display(cand.sentence.text)} [{citation.n}]{dated}")
                     break
         answered = bool(parts)
         if not answered and found.groups:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import random
 import re
 import unicodedata
@@ -219,8 +220,6 @@ def roc_auc(positives: Sequence[float], negatives: Sequence[float]) -> float | N
     if not positives or not negatives:
         return None
     ordered = sorted(negatives)
-    import bisect
-
     total = 0.0
     for p in positives:
         below = bisect.bisect_left(ordered, p)

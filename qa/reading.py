@@ -11,6 +11,7 @@ articles, and stored in ``qa/data/reader_model.json``; the probability is the ab
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import math
@@ -57,6 +58,12 @@ def _pairs(stems: Sequence[str]) -> set[tuple[str, str]]:
     return set(itertools.pairwise(stems))
 
 
+@functools.lru_cache(maxsize=256)
+def _question_pairs(question: str) -> frozenset[tuple[str, str]]:
+    """The question's adjacent term pairs: the same for all of its candidate sentences."""
+    return frozenset(_pairs(content_stems(question)))
+
+
 def features(q: QuestionAnalysis, sentence: str, context_stems: set[str], *, similarity: float,
              rank: int, span: bool, name: bool | None,
              passage_similarity: float = 0.0, best_passage_similarity: float = 0.0,
@@ -68,8 +75,9 @@ def features(q: QuestionAnalysis, sentence: str, context_stems: set[str], *, sim
     have = set(sent_stems)
     have_ctx = have | context_stems
     ents = [entity_match(sentence, e) for e in q.entities]
-    q_pairs = _pairs(content_stems(q.text))
-    novel = [s for s in sent_stems if s not in set(q.terms)]
+    q_pairs = _question_pairs(q.text)
+    q_terms = set(q.terms)
+    novel = [s for s in sent_stems if s not in q_terms]
     return {
         "coverage": _weighted_share(q.terms, have, weights),
         "context_coverage": _weighted_share(q.terms, have_ctx, weights),
