@@ -189,8 +189,10 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(
         description="The web chat over your articles, and the OpenAI-compatible API (/v1).")
-    parser.add_argument("--host", help="address to listen on (QA_HOST, default 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="port (QA_PORT, default 7860)")
+    parser.add_argument("--host", help="address to listen on (QA_HOST or GRADIO_SERVER_NAME, "
+                        "default 127.0.0.1)")
+    parser.add_argument("--port", type=int,
+                        help="port (QA_PORT or GRADIO_SERVER_PORT, default 7860)")
     parser.add_argument("--share", action="store_true",
                         help="ask Gradio for a public link (the web chat only, no /v1 API)")
     args = parser.parse_args(argv)

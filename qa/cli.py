@@ -59,8 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--clutter", action="store_true", help="also list the lines left out")
 
     serve = sub.add_parser("serve", help="start the web chat (same as `python app.py`)")
-    serve.add_argument("--host", help="address to listen on (QA_HOST)")
-    serve.add_argument("--port", type=int, help="port (QA_PORT)")
+    serve.add_argument("--host", help="address to listen on (QA_HOST or GRADIO_SERVER_NAME)")
+    serve.add_argument("--port", type=int, help="port (QA_PORT or GRADIO_SERVER_PORT)")
     serve.add_argument("--share", action="store_true", help="ask Gradio for a public link")
 
     ev = sub.add_parser("eval", parents=[common],

@@ -112,6 +112,14 @@ _MEASURE = re.compile(
     + r"|one|a few|several))\s*(?:-\s*)?"
     r"(?:km|kilomet(?:er|re)s?|miles?|met(?:er|re)s?|m|feet|ft|kg|"
     r"tons?|tonnes?|knots|mph|km/h|percent|%|years?|months?|days?|hours?|minutes?)\b", re.I)
+# "how long did it last": a span of time given by its ends ("from 1870 to 1939", "until the
+# 19th century", "1975–1996")
+_TIME_SPAN = re.compile(
+    r"\b(?:from|between)\s+(?:[\w,]+\s+){0,3}?(?:1\d\d\d|20\d\d)\s*(?:to|and|until|till|[-–])\s*"
+    r"(?:[\w,]+\s+){0,3}?(?:1\d\d\d|20\d\d)\b"
+    r"|\b(?:until|till|up to)\s+(?:the\s+)?(?:[\w-]+\s+){0,4}?"
+    r"(?:1\d\d\d|20\d\d|\d{1,2}(?:st|nd|rd|th)[\s-]century)\b"
+    r"|(?<![\w.-])(?:1\d\d\d|20\d\d)\s*[-–]\s*(?:1\d\d\d|20\d\d|\d\d)(?![\w-])", re.I)
 _TOKEN = re.compile(r"[\w$%’'.,-]+")
 
 
@@ -123,14 +131,36 @@ def _counts_near(text: str, noun: str, q: QuestionAnalysis, reach: int = 7) -> l
     found = []
     for i, tok in enumerate(tokens):
         bare = tok.strip(".,’'")
+        # "six-time winner": a number word may open a compound
         is_number = (bool(_NUMBER.fullmatch(bare)) and not _YEAR.fullmatch(bare)) or (
-            bare.lower() in _NUMBER_WORDS)
+            bare.lower().split("-")[0] in _NUMBER_WORDS)
         if not is_number:
             continue
-        if root and not any(stem(t.strip(".,’'")) == root for t in tokens[i + 1 : i + 1 + reach]):
+        if root and not _near_noun(tokens[i + 1 : i + 1 + reach], tokens[max(0, i - 3) : i],
+                                   root):
             continue
         found.append(bare)
     return found
+
+
+def _near_noun(after: Sequence[str], before: Sequence[str], root: str) -> bool:
+    """The counted noun follows the number ("29 ... systems") or just precedes it
+    ("interceptions with 24"); a compound counts by its last part ("six-time Grammy")."""
+    return any(stem(t.strip(".,’'").split("-")[-1]) == root or stem(t.strip(".,’'")) == root
+               for t in [*after, *before])
+
+
+_SIZE = re.compile(r"\b(?:size|big|large)\b", re.I)
+
+
+def _measure_patterns(q: QuestionAnalysis) -> tuple[re.Pattern[str], ...]:
+    """Measures (4 km, 30 years) and spans of time by their ends; for a size, amounts too
+    ("what is the size of the endowment" is answered in dollars)."""
+    return (_MEASURE, _TIME_SPAN, _AMOUNT) if _SIZE.search(q.text) else (_MEASURE, _TIME_SPAN)
+
+
+def _measures(text: str, q: QuestionAnalysis) -> list[str]:
+    return [m.group() for pattern in _measure_patterns(q) for m in pattern.finditer(text)]
 
 
 def typed_values(text: str, kind: AnswerType, q: QuestionAnalysis) -> set[str]:
@@ -142,7 +172,7 @@ def typed_values(text: str, kind: AnswerType, q: QuestionAnalysis) -> set[str]:
     elif kind == "amount":
         found = [m.group() for m in _AMOUNT.finditer(text)]
     elif kind == "measure":
-        found = [m.group() for m in _MEASURE.finditer(text)]
+        found = _measures(text, q)
     elif kind == "date":
         found = [m.group() for m in _ANY_YEAR.finditer(text)] + [m.group()
                                                                for m in _DATE.finditer(text)]
@@ -159,7 +189,7 @@ def has_answer_type(text: str, kind: AnswerType, q: QuestionAnalysis) -> bool:
     if kind == "count":
         return _new(_counts_near(text, q.counted, q), q)
     if kind == "measure":
-        return _new([m.group() for m in _MEASURE.finditer(text)], q)
+        return _new(_measures(text, q), q)
     if kind == "amount":
         return _new([m.group() for m in _AMOUNT.finditer(text)], q)
     if kind == "date":
@@ -229,13 +259,13 @@ def answer_span(text: str, q: QuestionAnalysis) -> tuple[int, int] | None:
         for m in _NUMBER_SPAN.finditer(text):
             if _YEAR.fullmatch(m.group()):
                 continue
-            after = [stem(w.strip(".,’'")) for w in _TOKEN.findall(text[m.end():])[:7]]
-            if not root or root in after:
+            if not root or _near_noun(_TOKEN.findall(text[m.end():])[:7],
+                                      _TOKEN.findall(text[: m.start()])[-3:], root):
                 spans.append(m.span())
     elif kind == "amount":
         spans = [m.span() for m in _AMOUNT.finditer(text)]
     elif kind == "measure":
-        spans = [m.span() for m in _MEASURE.finditer(text)]
+        spans = [m.span() for pattern in _measure_patterns(q) for m in pattern.finditer(text)]
     elif kind == "date":
         spans = [m.span() for m in _DATE_SPAN.finditer(text)]
     elif kind == "place":

@@ -35,6 +35,7 @@ from vectorstore import Embedder
 log = logging.getLogger(__name__)
 
 NOT_IN_ARTICLES = "The articles don't say."
+_YEAR_ENTITY = re.compile(r"(?:1\d|20)\d\d")
 
 
 @dataclass(frozen=True)
@@ -114,13 +115,17 @@ class ExtractiveAnswerer:
                 continue
             context_stems[id(passage)] = set(content_stems(context))
             sents = split_sentences(passage)
+            # ... and, but for years (a passage about 2015 need not repeat it), around the
+            # sentence: in it, the sentence before it ("he", "the company") or the title
+            names = [e for e in q.entities if not _YEAR_ENTITY.fullmatch(e)]
             for i, sentence in enumerate(sents):
-                # ... and around the sentence: in it, the sentence before it ("he", "the
-                # company") or the title
-                local = " ".join([passage.title, *(t.text for t in sents[max(0, i - 1) : i + 1])])
+                local = "\n".join([passage.title,
+                                   *(t.text for t in sents[max(0, i - 1) : i + 1])])
                 if sentence.key in seen or not all(entity_match(local, e) >= 0.5
-                                                   for e in q.entities):
+                                                   for e in names):
                     continue
+                if _other_model(sentence.text, q.entities):
+                    continue  # about the S-300 when the question asks about the S-400
                 seen.add(sentence.key)
                 text = sentence.text
                 if re.search(r"\?[\"”’']?(?:\s|$)", text) or looks_like_injection(text):
@@ -211,6 +216,20 @@ class ExtractiveAnswerer:
 
     def _rank_free(self, cand: Candidate) -> float:
         return self.model.probability({**cand.features, "rank": 1.0})
+
+
+_CODE = re.compile(r"^([A-Za-z]{1,4})-?\d[\w-]*$")
+
+
+def _other_model(text: str, entities: Sequence[str]) -> bool:
+    """The sentence names another model of a code the question asks about (S-300 for S-400,
+    Su-30 for Su-35) and not the asked one: it is about something else."""
+    for e in entities:
+        m = _CODE.match(e)
+        if m and entity_match(text, e) < 1.0 and re.search(
+                rf"(?<![\w-]){re.escape(m.group(1))}-?\d", text, re.I):
+            return True
+    return False
 
 
 def _overlaps(a: Sentence, b: Sentence) -> bool:

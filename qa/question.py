@@ -180,7 +180,7 @@ def entity_variants(entity: str) -> tuple[str, ...]:
 
 def _norm_name(text: str) -> str:
     """U.S. = US, Tor-M1 = Tor M1: dots dropped, dashes and apostrophes as spaces."""
-    return re.sub(r"\s+", " ", re.sub(r"[-'’/]", " ", text.replace(".", ""))).strip()
+    return re.sub(r"\s+", " ", re.sub(r"[-–—'’/]", " ", text.replace(".", ""))).strip()
 
 
 def mentions(text_lower: str, entity: str) -> bool:
@@ -219,9 +219,11 @@ def _acronym_of(entity: str, text: str) -> bool:
     Church, European Union)."""
     if not (2 <= len(entity) <= 6 and entity.isupper() and entity.isalpha()):
         return False
-    runs = re.findall(r"[A-Z][a-z]+(?:\s+(?:of\s+|and\s+|the\s+)?[A-Z][a-z]+)+", text)
+    # a run stays on one line (a title above a sentence is not part of its name) and may go
+    # on past the name ("... United Methodist Church Opposes"): the initials must occur in it
+    runs = re.findall(r"[A-Z][a-z]+(?:[^\S\n]+(?:(?:of|and|the)[^\S\n]+)?[A-Z][a-z]+)+", text)
     skip = {"The", "A", "An"}
-    return any("".join(w[0] for w in run.split() if w[0].isupper() and w not in skip) == entity
+    return any(entity in "".join(w[0] for w in run.split() if w[0].isupper() and w not in skip)
                for run in runs)
 
 

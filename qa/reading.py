@@ -38,8 +38,8 @@ FEATURES = (
     "name_missing",  # ... and it has none
     "passage_similarity",  # cosine of the passage and the question (dense search)
     "best_passage_similarity",  # the best of that over the passages read: is anything close?
-    "coverage_gap",  # coverage minus the best coverage among this question's candidates
-    "similarity_gap",  # similarity minus the best similarity among them
+    "coverage_lead",  # coverage minus the best coverage among the question's other candidates
+    "similarity_lead",  # similarity minus the best similarity among them (> 0: a clear winner)
 )
 
 GATED_TYPES = ("count", "amount", "measure", "date")
@@ -64,6 +64,11 @@ def _question_pairs(question: str) -> frozenset[tuple[str, str]]:
     return frozenset(_pairs(content_stems(question)))
 
 
+@functools.lru_cache(maxsize=1024)
+def _entity_stems(entity: str) -> frozenset[str]:
+    return frozenset(content_stems(entity))
+
+
 def features(q: QuestionAnalysis, sentence: str, context_stems: set[str], *, similarity: float,
              rank: int, span: bool, name: bool | None,
              passage_similarity: float = 0.0, best_passage_similarity: float = 0.0,
@@ -72,9 +77,11 @@ def features(q: QuestionAnalysis, sentence: str, context_stems: set[str], *, sim
     and title.
     ``name``: for questions that want a name, whether the sentence has one (else None)."""
     sent_stems = content_stems(sentence)
-    have = set(sent_stems)
-    have_ctx = have | context_stems
     ents = [entity_match(sentence, e) for e in q.entities]
+    # a name the sentence gives another way ("UN" for "United Nations", "UMC") covers its terms
+    have = set(sent_stems).union(*(_entity_stems(e) for e, m in zip(q.entities, ents, strict=True)
+                                   if m >= 1.0))
+    have_ctx = have | context_stems
     q_pairs = _question_pairs(q.text)
     q_terms = set(q.terms)
     novel = [s for s in sent_stems if s not in q_terms]
@@ -93,21 +100,22 @@ def features(q: QuestionAnalysis, sentence: str, context_stems: set[str], *, sim
         "name_missing": float(name is False),
         "passage_similarity": max(passage_similarity, 0.0),
         "best_passage_similarity": max(best_passage_similarity, 0.0),
-        "coverage_gap": 0.0,  # set by relative_features()
-        "similarity_gap": 0.0,
+        "coverage_lead": 0.0,  # set by relative_features()
+        "similarity_lead": 0.0,
     }
 
 
 def relative_features(rows: Sequence[dict[str, float]]) -> None:
-    """Fills the ``*_gap`` features of one question's candidates (how far each is behind the
-    best of them), in place."""
-    if not rows:
-        return
-    best_cov = max(r["coverage"] for r in rows)
-    best_sim = max(r["similarity"] for r in rows)
-    for r in rows:
-        r["coverage_gap"] = r["coverage"] - best_cov
-        r["similarity_gap"] = r["similarity"] - best_sim
+    """Fills the ``*_lead`` features of one question's candidates, in place: how far each is
+    ahead of the best of the others (negative: behind); a lone candidate leads by its value."""
+    for name in ("coverage", "similarity"):
+        values = [r[name] for r in rows]
+        ranked = sorted(values, reverse=True)
+        for r in rows:
+            # the best of the others: the runner-up for the leader, else the leader
+            others = ranked[1] if r[name] == ranked[0] and len(ranked) > 1 else (
+                ranked[0] if r[name] != ranked[0] else 0.0)
+            r[f"{name}_lead"] = r[name] - others
 
 
 @dataclass(frozen=True)

@@ -161,13 +161,26 @@ class Settings(BaseSettings):
         }
 
 
+# Gradio's own variables, honoured when the QA_ ones are not set
+_GRADIO_ENV = {"host": "GRADIO_SERVER_NAME", "port": "GRADIO_SERVER_PORT"}
+
+
 def load_settings(**overrides: object) -> Settings:
-    """Settings from the environment, with explicit overrides; bad values raise ConfigError."""
+    """Settings from the environment, with explicit overrides; bad values raise ConfigError.
+    ``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT`` set the host and port when ``QA_HOST`` /
+    ``QA_PORT`` do not."""
+    names: dict[str, str] = {}
+    for field, name in _GRADIO_ENV.items():
+        value = os.environ.get(name)
+        if value and field not in overrides and f"QA_{field.upper()}" not in os.environ:
+            overrides[field] = value
+            names[field] = name
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        problems = "; ".join(
-            f"QA_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
-            for err in exc.errors()
-        )
+        def name_of(loc: tuple[int | str, ...]) -> str:
+            field = "_".join(str(p) for p in loc)
+            return names.get(field, f"QA_{field.upper()}")
+
+        problems = "; ".join(f"{name_of(err['loc'])}: {err['msg']}" for err in exc.errors())
         raise ConfigError(f"invalid settings: {problems}") from exc

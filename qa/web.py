@@ -52,18 +52,29 @@ def render_answer(answer: Answer, turn: int) -> str:
     parts.append(body)
     if answer.citations:
         files = ", ".join(
-            f"[{c.n}] {html.escape(c.source)}"
-            + (f" (also in {html.escape(', '.join(c.also_in))})" if c.also_in else "")
+            f"\\[{c.n}\\] {as_text(c.source)}"
+            + (f" (also in {as_text(', '.join(c.also_in))})" if c.also_in else "")
             for c in answer.citations)
         parts.append(f'\n\n<span class="cited-files">Sources: {files}</span>')
     for note in answer.notes:
-        parts.append(f'\n\n<span class="note">Note: {html.escape(note)}</span>')
+        parts.append(f'\n\n<span class="note">Note: {as_text(note)}</span>')
     if answer.mode == "llm" and answer.model:
-        parts.append(f'\n\n<span class="note">Answered by {html.escape(answer.model)}</span>')
+        parts.append(f'\n\n<span class="note">Answered by {as_text(answer.model)}</span>')
     return "".join(parts)
 
 
 _BADGES = {"supported": "✓", "partial": "≈", "unsupported": "✗ unsupported"}
+# what makes Markdown a link, an image or an address: "[", "]", "(", ")", "!", ":", "@", "\\"
+# and a "." inside a word ("www.example.org" would become a link; "1. " still starts a list)
+_LINK_SYNTAX = re.compile(r"([\[\]()!:@\\]|\.(?=\S))")
+
+
+def _links_off(text: str) -> str:
+    """Answer text for the Markdown chat: tags escaped and link, image and autolink syntax
+    backslashed (emphasis and lists still render); ``[n]`` markers are kept for the links."""
+    return "".join(part if re.fullmatch(r"\[\d+\]", part)
+                   else _LINK_SYNTAX.sub(r"\\\1", html.escape(part, quote=False))
+                   for part in re.split(r"(\[\d+\])", text))
 
 
 def _with_badges(answer: Answer) -> str:
@@ -76,11 +87,11 @@ def _with_badges(answer: Answer) -> str:
             continue
         why = "; ".join(claim.reasons) or "its cited quotes back it"
         tip = html.escape(f"{claim.label} (score {claim.score:.2f}): {why}", quote=True)
-        out.append(html.escape(text[pos : claim.end], quote=False))
+        out.append(_links_off(text[pos : claim.end]))
         out.append(f' <span class="claim claim-{claim.label}" title="{tip}">'
                    f"{_BADGES[claim.label]}</span>")
         pos = claim.end
-    out.append(html.escape(text[pos:], quote=False))
+    out.append(_links_off(text[pos:]))
     return "".join(out)
 
 
@@ -190,6 +201,16 @@ def _with_reply(chat: list[Message], content: str) -> list[Message]:
     return [*chat, {"role": "assistant", "content": content}]
 
 
+# Markdown's punctuation, and ":" and "@" so that no bare URL or address becomes a link
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>:@])")
+
+
+def as_text(text: str) -> str:
+    """``text`` to be shown as it is in the chat, which renders Markdown and HTML: tags
+    escaped and Markdown's punctuation backslashed, so no tag, link or image comes alive."""
+    return _MARKDOWN.sub(r"\\\1", html.escape(text, quote=False))
+
+
 def _error(message: str) -> str:
     return f'<span class="error">⚠️ {html.escape(message)}</span>'
 
@@ -235,10 +256,10 @@ class Handlers:
         except QAError as exc:  # empty or over-long: say so, keep the session as it was
             shown = " ".join((message or "").split())
             shown = shown[:200] + "…" if len(shown) > 200 else shown
-            prompt = ([{"role": "user", "content": html.escape(shown)}] if shown else [])
+            prompt = ([{"role": "user", "content": as_text(shown)}] if shown else [])
             yield _with_reply([*chat, *prompt], _error(str(exc))), turns, render_sources(turns), ""
             return
-        chat = [*chat, {"role": "user", "content": question}]
+        chat = [*chat, {"role": "user", "content": as_text(question)}]
         sources = render_sources(turns)
         yield _with_reply(chat, "…"), turns, sources, ""
         chosen = mode if mode in self.modes() else "extractive"
@@ -252,7 +273,9 @@ class Handlers:
                            render_sources(turns), "")
                     return
                 text += piece
-                yield _with_reply(chat, html.escape(text, quote=False)), turns, sources, ""
+                # shown as text while it streams: links and images only after the final
+                # answer's cleaning (qa/safety.py)
+                yield _with_reply(chat, as_text(text)), turns, sources, ""
         except QAError as exc:
             yield _with_reply(chat, _error(str(exc))), turns, sources, ""
         except Exception as exc:  # never a traceback in the chat

@@ -148,3 +148,67 @@ def test_login_is_required_and_works(browser, tmp_path: Path, artifacts: Path) -
         _ask(page, "How many Tor-M1 systems did Iran receive?")
         assert "29" in page.locator("#chat .message").last.inner_text()
         page.context.close()
+
+
+HOSTILE_TXT = (
+    '<img src=x onerror="window.__pwned=2"> Kazakhstan buys Russian fighters\n\n'
+    "Kazakhstan bought 12 Su-30SM fighters from Russia in March 2015, the defence ministry "
+    "said. <script>window.__pwned=3</script> See <a href=\"http://evil.example/deal\">the "
+    "deal</a>, [more](javascript:window.__pwned=4) and ![chart](http://evil.example/t.png).\n")
+HOSTILE_HTML = (
+    "<html><head><title>&lt;img src=x onerror=window.__pwned=5&gt; Armenia buys jets</title>"
+    '<meta property="og:site_name" content="&lt;img src=x onerror=window.__pwned=6&gt;">'
+    "</head><body><article><h1>&lt;svg onload=window.__pwned=7&gt; Armenia buys jets</h1>"
+    "<p>Armenia bought four Su-30SM fighters from Russia in 2019, officials said on Monday "
+    "in Yerevan &lt;img src=http://evil.example/p.png onerror=window.__pwned=8&gt;.</p>"
+    "<p>The jets joined the air force after a long wait, the defence ministry said.</p>"
+    "</article></body></html>")
+# elements of the page that carry an event handler, javascript: links, outside images
+_LIVE = """() => [...document.querySelectorAll('*')].filter(e =>
+    [...e.attributes].some(a => a.name.startsWith('on')
+        || /^\\s*javascript:/i.test(a.value)
+        || (['src', 'href', 'srcset'].includes(a.name) && /evil\\.example/.test(a.value))))
+  .map(e => e.outerHTML.slice(0, 160))"""
+
+
+def test_no_live_html_from_questions_or_articles(browser, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                 artifacts: Path) -> None:
+    """Questions, titles, outlets, file names and passages carrying <img onerror>, <script>,
+    javascript: links and outside links and images are shown as text: no script runs, no
+    element with an event handler appears, no request leaves 127.0.0.1."""
+    corpus = tmp_path / "articles"
+    corpus.mkdir()
+    (corpus / '<img src=x onerror="window.__pwned=1">.txt').write_text(HOSTILE_TXT)
+    (corpus / "armenia<svg onload=window.__pwned=9>.html").write_text(HOSTILE_HTML)
+    with app_py(tmp_path, corpus) as url:
+        page = browser.new_context(viewport={"width": 1400, "height": 950}).new_page()
+        outside: list[str] = []
+        page.on("request", lambda r: outside.append(r.url)
+                if not r.url.startswith(("http://127.0.0.1", "data:", "blob:")) else None)
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(url)
+        page.wait_for_selector("#question textarea", timeout=60_000)
+        page.wait_for_function(
+            "document.querySelector('#status')?.innerText.includes('passages indexed')",
+            timeout=120_000)
+        _ask(page, '<img src=x onerror="window.__pwned=10"> <b>bold</b> What did Kazakhstan buy?')
+        _ask(page, "How many Su-30SM fighters did Kazakhstan buy?")
+        _ask(page, "How many Su-30SM fighters did Armenia buy?")
+        page.get_by_role("tab", name="Library").click()
+        page.wait_for_function(
+            "document.querySelector('#library')?.innerText.includes('armenia')", timeout=30_000)
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(artifacts / "screenshots" / "hostile-library.png"))
+        page.get_by_role("tab", name="Chat").click()
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(artifacts / "screenshots" / "hostile-chat.png"))
+        chat = page.locator("#chat").inner_text()
+        library = page.locator("#library").inner_text()
+        assert page.evaluate("window.__pwned") is None
+        assert page.evaluate(_LIVE) == []
+        assert dialogs == [] and outside == []
+        # shown, as text
+        assert "<img src=x" in chat and "<b>bold</b>" in chat
+        assert "12" in chat and "onerror" in library
+        page.context.close()

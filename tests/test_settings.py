@@ -29,3 +29,21 @@ def test_mode_follows_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_llm_mode_without_endpoint_is_a_clear_error() -> None:
     with pytest.raises(ConfigError, match="QA_LLM_BASE_URL"):
         _ = load_settings(mode="llm").answer_mode
+
+
+def test_gradio_server_variables_are_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("QA_HOST", raising=False)
+    monkeypatch.delenv("QA_PORT", raising=False)
+    monkeypatch.setenv("GRADIO_SERVER_NAME", "0.0.0.0")
+    monkeypatch.setenv("GRADIO_SERVER_PORT", "7999")
+    s = load_settings()
+    assert (s.host, s.port) == ("0.0.0.0", 7999)
+    # the QA_ ones win when both are set
+    monkeypatch.setenv("QA_PORT", "8100")
+    monkeypatch.setenv("QA_HOST", "127.0.0.1")
+    s = load_settings()
+    assert (s.host, s.port) == ("127.0.0.1", 8100)
+    monkeypatch.delenv("QA_PORT")
+    monkeypatch.setenv("GRADIO_SERVER_PORT", "not-a-port")
+    with pytest.raises(ConfigError, match="GRADIO_SERVER_PORT"):
+        load_settings()
