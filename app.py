@@ -71,8 +71,12 @@ def build(assistant: Any) -> Any:
     def progress_to(progress: Any) -> Any:
         return lambda done, total, source: progress((done, total), desc=f"indexing {source}")
 
-    def startup(progress: Any = gr.Progress()) -> str:  # noqa: B008 - Gradio's idiom
-        return h.startup(progress_to(progress))
+    def poll() -> Any:
+        """The status line each second while the index is built; then the Library, once."""
+        if not h.ready():
+            return h.status(), gr.update(), gr.update(), gr.Timer(active=True)
+        return (h.status(), h.sources_table(), gr.update(choices=h.sources()),
+                gr.Timer(active=False))
 
     def upload(paths: Any, progress: Any = gr.Progress()) -> Any:  # noqa: B008
         rows, message = h.upload(paths, progress_to(progress))
@@ -90,6 +94,7 @@ def build(assistant: Any) -> Any:
         gr.Markdown("## Ask the articles\nEvery claim links to the file and passage it comes "
                     "from; when the articles don't answer, the assistant says so.")
         status = gr.Markdown("Starting…", elem_id="status")
+        ticker = gr.Timer(1.0)
         turns = gr.State([])
         with gr.Tab("Chat"), gr.Row():
             with gr.Column(scale=3):
@@ -137,8 +142,8 @@ def build(assistant: Any) -> Any:
         files.upload(upload, files, [table, library_message, pick, status, files])
         remove_button.click(remove, pick, [table, library_message, pick, status])
         reindex_button.click(reindex, None, [table, library_message, pick, status])
-        demo.load(startup, None, status).then(
-            lambda: (h.sources_table(), gr.update(choices=h.sources())), None, [table, pick])
+        demo.load(h.startup, None, status, show_progress="hidden")
+        ticker.tick(poll, None, [status, table, pick, ticker], show_progress="hidden")
     return demo
 
 
@@ -160,6 +165,7 @@ def create_app(assistant: Any) -> Any:
     from qa.openai_api import router
 
     settings = assistant.settings
+    assistant.start_indexing()  # an empty index is built now; questions wait for it (503)
     server = FastAPI(title="Ask the articles", docs_url=None, redoc_url=None, openapi_url=None)
     server.include_router(router(assistant))
     demo = build(assistant).queue(default_concurrency_limit=settings.concurrency,
@@ -205,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     host, port = args.host or settings.host, args.port or settings.port
     if args.share:
+        assistant.start_indexing()
         auth = tuple(settings.auth.split(":", 1)) if settings.auth else None
         build(assistant).queue(default_concurrency_limit=settings.concurrency,
                                max_size=settings.queue_size).launch(

@@ -20,6 +20,7 @@ from qa.duplicates import copies
 from qa.errors import (
     ConfigError,
     ContextTooLong,
+    IndexBuilding,
     IndexLocked,
     IndexUnavailable,
     IngestError,
@@ -113,6 +114,8 @@ class Assistant:
             self.embedder, min_support=s.min_support, max_sentences=s.max_sentences)
         self._chat = chat
         self._ingest_lock = threading.RLock()
+        # (files done, files in all) while the corpus is first indexed into an empty index
+        self._building: tuple[int, int] | None = None
 
     # -- set-up --------------------------------------------------------------------------------
     def manifest(self) -> dict[str, str | int]:
@@ -198,12 +201,57 @@ class Assistant:
     def ensure_ingested(self, *, progress: bool = False,
                         on_progress: Callable[[int, int, str], None] | None = None,
                         ) -> IngestReport | None:
-        """Ingest the corpus folder if the index is empty; None when it already has chunks."""
+        """Ingest the corpus folder if the index is empty; None when it already has chunks.
+        Until it is done, questions get :class:`IndexBuilding` (never an answer from a
+        half-built index)."""
         with self._ingest_lock:
             if self.count() > 0:
+                self._building = None
                 return None
-            return self.ingest([self.settings.corpus_dir], progress=progress,
-                               on_progress=on_progress)
+            self._building = (0, 0)
+
+            def track(done: int, total: int, source: str) -> None:
+                self._building = (done, total)
+                if on_progress:
+                    on_progress(done, total, source)
+
+            try:
+                return self.ingest([self.settings.corpus_dir], progress=progress,
+                                   on_progress=track)
+            finally:
+                self._building = None
+
+    def start_indexing(self, on_progress: Callable[[int, int, str], None] | None = None,
+                       ) -> threading.Thread | None:
+        """:meth:`ensure_ingested` in a background thread (a server starting up); questions
+        asked before it is done get :class:`IndexBuilding`. None when the index has chunks."""
+        with self._ingest_lock:  # not while another build or ingest holds it
+            if self._building is not None or self.count() > 0:
+                return None
+            self._building = (0, 0)  # before the thread runs: no question slips in first
+
+        def run() -> None:
+            try:
+                self.ensure_ingested(on_progress=on_progress)
+            except QAError as exc:
+                log.error("indexing the corpus failed: %s", exc)
+            finally:
+                self._building = None
+
+        thread = threading.Thread(target=run, name="qa-indexing", daemon=True)
+        thread.start()
+        return thread
+
+    @property
+    def indexing(self) -> tuple[int, int] | None:
+        """``(files done, files in all)`` while the corpus is first being indexed, else None."""
+        return self._building
+
+    def check_ready(self) -> None:
+        """Raises :class:`IndexBuilding` while the corpus is first being indexed."""
+        building = self._building
+        if building is not None:
+            raise IndexBuilding(*building)
 
     def add_files(self, uploads: Iterable[tuple[str, bytes]],
                   on_progress: Callable[[int, int, str], None] | None = None) -> IngestReport:
@@ -275,6 +323,7 @@ class Assistant:
     # -- retrieval -----------------------------------------------------------------------------
     def retrieve(self, question: str, top_k: int | None = None,
                  filters: Filters | None = None) -> Retrieval:
+        self.check_ready()
         try:
             return self.retriever.retrieve(question, top_k or self.settings.top_k, filters)
         except StoreError as exc:
@@ -325,6 +374,7 @@ class Assistant:
              streaming: bool, filters: Filters | None = None,
              fallback: bool | None = None) -> Iterator[str | Answer]:
         question = self.check_question(question)
+        self.check_ready()
         started = time.perf_counter()
         turns = _turns(history)
         prior = [h for h in history or () if isinstance(h, Answer)]

@@ -35,6 +35,18 @@ class ContextTooLong(LLMError):
     """The prompt did not fit the model's context window."""
 
 
+class IndexBuilding(IndexUnavailable):
+    """The index is being built from the corpus folder: no answer until it is complete.
+    ``retry_after``: seconds worth waiting before asking again."""
+
+    def __init__(self, done: int, total: int, retry_after: int = 5) -> None:
+        progress = f": {done} of {total} articles done" if total else ""
+        super().__init__(f"still indexing the articles{progress}; ask again in a few seconds")
+        self.done = done
+        self.total = total
+        self.retry_after = retry_after
+
+
 class IndexLocked(IndexUnavailable):
     """Another process is writing the same on-disk index."""
 

@@ -24,7 +24,7 @@ from fastapi import Request
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from qa.assistant import Assistant
-from qa.errors import IndexUnavailable, LLMError, QAError
+from qa.errors import IndexBuilding, IndexUnavailable, LLMError, QAError
 from qa.offline import count_tokens
 from qa.types import Answer
 
@@ -81,6 +81,9 @@ def _from_qa_error(exc: QAError) -> APIError:
         kind = "rate_limit_error" if exc.status == 429 else "upstream_error"
         return APIError(exc.status, f"the answering model failed: {exc}", kind,
                         f"upstream_{exc.status}", headers)
+    if isinstance(exc, IndexBuilding):
+        return APIError(503, str(exc), "server_error", "index_building",
+                         {"Retry-After": str(exc.retry_after)})
     if isinstance(exc, IndexUnavailable):
         return APIError(503, str(exc), "server_error", "index_unavailable")
     return APIError(400, str(exc), "invalid_request_error", "bad_question")
@@ -192,6 +195,7 @@ class ChatService:
         index is still empty (once per server, as the web chat does on its first page load)."""
         question, turns = conversation(request.messages)
         try:
+            self.assistant.check_ready()  # 503 while the corpus is first being indexed
             if not self._indexed:
                 self.assistant.ensure_ingested()
                 self._indexed = True

@@ -64,16 +64,20 @@ def render_answer(answer: Answer, turn: int) -> str:
 
 
 _BADGES = {"supported": "✓", "partial": "≈", "unsupported": "✗ unsupported"}
-# what makes Markdown a link, an image or an address: "[", "]", "(", ")", "!", ":", "@", "\\"
-# and a "." inside a word ("www.example.org" would become a link; "1. " still starts a list)
-_LINK_SYNTAX = re.compile(r"([\[\]()!:@\\]|\.(?=\S))")
+# what makes Markdown text a link, an image or an address: "[" and "]" (links, images,
+# references), "\\" (which would undo an escape), "@" (e-mail), "://" and "www." (bare URLs)
+_LINK_SYNTAX = re.compile(r"[\[\]\\@]|:(?=//)|(?<=\bwww)\.", re.I)
+
+
+def _defused(text: str) -> str:
+    """``text`` with its tags escaped and its link syntax backslashed."""
+    return _LINK_SYNTAX.sub(lambda m: "\\" + m.group(), html.escape(text, quote=False))
 
 
 def _links_off(text: str) -> str:
-    """Answer text for the Markdown chat: tags escaped and link, image and autolink syntax
+    """Answer text for the Markdown chat: tags escaped and link, image and address syntax
     backslashed (emphasis and lists still render); ``[n]`` markers are kept for the links."""
-    return "".join(part if re.fullmatch(r"\[\d+\]", part)
-                   else _LINK_SYNTAX.sub(r"\\\1", html.escape(part, quote=False))
+    return "".join(part if re.fullmatch(r"\[\d+\]", part) else _defused(part)
                    for part in re.split(r"(\[\d+\])", text))
 
 
@@ -201,14 +205,10 @@ def _with_reply(chat: list[Message], content: str) -> list[Message]:
     return [*chat, {"role": "assistant", "content": content}]
 
 
-# Markdown's punctuation, and ":" and "@" so that no bare URL or address becomes a link
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>:@])")
-
-
 def as_text(text: str) -> str:
-    """``text`` to be shown as it is in the chat, which renders Markdown and HTML: tags
-    escaped and Markdown's punctuation backslashed, so no tag, link or image comes alive."""
-    return _MARKDOWN.sub(r"\\\1", html.escape(text, quote=False))
+    """``text`` to be shown as it is in the chat, which renders Markdown and HTML: no tag,
+    link, image or emphasis comes alive."""
+    return re.sub(r"([*_~`])", r"\\\1", _defused(text))
 
 
 def _error(message: str) -> str:
@@ -234,19 +234,30 @@ class Handlers:
 
     def status(self) -> str:
         a = self.assistant
+        building = a.indexing
+        if building is not None:
+            done, total = building
+            progress = f" {done} of {total}" if total else ""
+            return (f"⏳ **Indexing{progress} articles…** Questions are answered as soon as "
+                    "the index is complete.")
         files = len(a.files())
         model = a.settings.llm_model if a.settings.llm_configured else "none configured"
         return (f"**{files} articles**, {a.count()} passages indexed · default mode "
                 f"**{a.mode}** · LLM: {model} · embeddings: {a.embedder.name}")
 
-    def startup(self, progress: Progress | None = None) -> str:
-        """Index the corpus on first start (with progress), then describe the index."""
+    def startup(self) -> str:
+        """Start indexing the corpus in the background if the index is empty (a server
+        normally started it already), then describe the index or the indexing."""
         try:
-            report = self.assistant.ensure_ingested(on_progress=progress)
+            if self.assistant.indexing is None:
+                self.assistant.start_indexing()
+            return self.status()
         except QAError as exc:
             return f"⚠️ {exc}"
-        prefix = f"Indexed the bundled articles: {report.summary()}. " if report else ""
-        return prefix + self.status()
+
+    def ready(self) -> bool:
+        """Whether questions can be answered (the index is not being built)."""
+        return self.assistant.indexing is None
 
     def respond(self, message: str, chat: list[Message], turns: list[Answer], mode: str,
                 top_k: int) -> Iterator[tuple[list[Message], list[Answer], str, str]]:
