@@ -171,6 +171,56 @@ def test_questions_while_another_process_ingests(tmp_path: Path, articles: Path)
     assert len(reader.files()) == 155
 
 
+KAZ = "How many Su-30SM fighters did Kazakhstan buy?"
+
+
+def test_the_running_app_sees_every_write_of_another_process(tmp_path: Path,
+                                                              articles: Path) -> None:
+    """With the app serving a long-lived Assistant on an on-disk index, `qa ingest` of a new
+    folder in another process is answered from (dense and BM25 both) without a restart, and
+    after `qa ingest --rebuild` without that folder the new file is no longer cited."""
+    import json
+    import urllib.request
+
+    from conftest import serving
+
+    index = tmp_path / "index"
+    settings = load_settings(index_dir=index, embed_model="hash", corpus_dir=articles)
+    app_assistant = Assistant(settings, embedder=HashEmbedder())
+    app_assistant.ingest([articles])
+    more = tmp_path / "more"
+    more.mkdir()
+    (more / "kazakhstan-fighters.txt").write_text(
+        "Kazakhstan buys Russian fighters\n\nKazakhstan bought 12 Su-30SM fighters from "
+        "Russia in March 2015, the defence ministry said on Tuesday in Astana.\n")
+
+    def api_answer(url: str) -> str:
+        body = json.dumps({"model": "qa-extractive", "sources_in_text": True,
+                           "messages": [{"role": "user", "content": KAZ}]}).encode()
+        request = urllib.request.Request(f"{url}/v1/chat/completions", body,
+                                         {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return str(json.loads(response.read())["choices"][0]["message"]["content"])
+
+    with serving(app_assistant) as url:
+        assert "don't say" in api_answer(url)  # warm: the old index is in memory
+        dense_before = app_assistant.store.query(HashEmbedder().embed([KAZ])[0], 50)
+        assert not any("kazakhstan" in h.metadata.get("source", "") for h in dense_before)
+        done = qa("ingest", str(more), env=_env(index, articles))
+        assert done.returncode == 0, done.stderr
+        answer = api_answer(url)
+        assert "12" in answer and "kazakhstan-fighters.txt" in answer
+        dense = app_assistant.store.query(HashEmbedder().embed([KAZ])[0], 50)
+        assert any("kazakhstan" in h.metadata.get("source", "") for h in dense)
+        assert [r.source for r in app_assistant.files()].count("kazakhstan-fighters.txt") == 1
+        done = qa("ingest", "--rebuild", str(articles), env=_env(index, articles))
+        assert done.returncode == 0, done.stderr
+        answer = api_answer(url)
+        assert "kazakhstan-fighters.txt" not in answer and "don't say" in answer
+        dense = app_assistant.store.query(HashEmbedder().embed([KAZ])[0], 50)
+        assert dense and not any("kazakhstan" in h.metadata.get("source", "") for h in dense)
+
+
 def test_index_dir_that_is_a_file_is_a_clear_error(tmp_path: Path) -> None:
     bad = tmp_path / "index"
     bad.write_text("not a directory")

@@ -29,7 +29,8 @@ def open_store(name: str, manifest: Mapping[str, MetadataValue], *,
         if index_dir is not None:
             index_dir.mkdir(parents=True, exist_ok=True)
         client = open_client(None if index_dir is None else str(index_dir), chroma_url)
-        return ChromaStore(client, name, manifest, location=location, replace=rebuild)
+        return ChromaStore(client, name, manifest, location=location, replace=rebuild,
+                           index_dir=None if index_dir is None else str(index_dir))
 
     if index_dir is None:  # a server serialises writers itself
         return open_it()

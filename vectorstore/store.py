@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -126,6 +128,22 @@ def evict(index_dir: str) -> None:
         log.debug("could not evict Chroma's client for %s: %s", index_dir, exc)
 
 
+def _detach(index_dir: str) -> None:
+    """Make the next client of ``index_dir`` a new one rather than Chroma's shared in-process
+    client, which keeps each collection's vector index in memory and never sees what another
+    process wrote to it. Clients already open keep working. Uses Chroma internals, guarded."""
+    import os
+
+    try:
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        for key in {index_dir, os.path.abspath(index_dir)}:
+            SharedSystemClient._identifier_to_system.pop(key, None)
+            SharedSystemClient._identifier_to_refcount.pop(key, None)
+    except Exception as exc:
+        log.debug("could not detach Chroma's client for %s: %s", index_dir, exc)
+
+
 def _release(client: Any) -> None:
     """Close a client whose index turned out damaged: Chroma shares one client per directory
     in a process, and a rebuilt directory must not be served by the old one."""
@@ -158,16 +176,24 @@ class ChromaStore:
         *,
         location: str = "",
         replace: bool = False,
+        index_dir: str | None = None,
     ) -> None:
+        """``index_dir``: the on-disk directory ``client`` opened (None for a server); its
+        client is renewed when another process has written to it (see :meth:`query`)."""
         self.client = client
         self.name = name
         self.manifest = dict(manifest)
         self.location = location or name
+        self.index_dir = index_dir
         self._chunks: Any = None
         self._files: Any = None
+        self._seen: str | None = None  # the generation this client's vector index reflects
+        self._sync_lock = threading.Lock()
         if replace:
             self._drop()
         self._open()
+        if index_dir is not None:
+            self._seen = self.generation()
 
     # -- opening -------------------------------------------------------------------------------
     def _open(self) -> None:
@@ -253,10 +279,30 @@ class ChromaStore:
             for key, meta in zip(got["ids"], got["metadatas"] or [], strict=False)
         }
 
+    def _sync(self) -> None:
+        """Renew the client of an on-disk index when another process wrote to it: Chroma's
+        in-process client keeps each collection's vector index in memory and would go on
+        answering from the old one (chunk texts and metadata are read fresh anyway)."""
+        if self.index_dir is None:
+            return
+        now = self.generation()
+        with self._sync_lock:
+            if now == self._seen:
+                return
+            started = time.perf_counter()
+            _detach(self.index_dir)
+            self.client = open_client(self.index_dir)
+            self._open()
+            self._seen = now
+        log.info("index %s was written by another process: reopened in %.2f s",
+                 self.location, time.perf_counter() - started)
+
     def query(
         self, embedding: Sequence[float], n: int, where: Mapping[str, Any] | None = None
     ) -> list[Hit]:
-        """The ``n`` chunks nearest ``embedding``, best first, scored by cosine similarity."""
+        """The ``n`` chunks nearest ``embedding``, best first, scored by cosine similarity,
+        as the index stands now (whoever wrote to it last)."""
+        self._sync()
         total = self.count()
         if total == 0 or n <= 0:
             return []
@@ -365,6 +411,10 @@ class ChromaStore:
 
     def _bump(self) -> None:
         files = self.client.get_collection(f"{self.name}-files", embedding_function=None)
-        generation = int((files.metadata or {}).get(self.GENERATION_KEY, 0)) + 1
-        files.modify(metadata={self.GENERATION_KEY: generation})
+        current = int((files.metadata or {}).get(self.GENERATION_KEY, 0))
+        files.modify(metadata={self.GENERATION_KEY: current + 1})
         self._files = files
+        with self._sync_lock:
+            # our own write is in our vector index; one by another process before it is not
+            if self._seen == f"{files.id}:{current}":
+                self._seen = f"{files.id}:{current + 1}"
