@@ -50,16 +50,45 @@ class Chunker:
         return self._splitter
 
     def split(self, text: str) -> list[ChunkSpan]:
-        pieces = [p for p in self._get_splitter().split_text(text) if p.strip()]
+        """Chunks of ``text`` with their offsets. Text longer than :data:`BLOCK_CHARS` is
+        split into blocks at paragraph, line or word breaks first: the sentence splitter's
+        regular expressions run per block, so their time grows with the text, never past
+        their limit (300,000 short lines in one paragraph used to abort the run)."""
         out: list[ChunkSpan] = []
-        cursor = 0
-        for piece in pieces:
-            start = text.find(piece, cursor)
-            if start < 0:  # the splitter changed whitespace: fall back to a fresh search
-                start = text.find(piece)
-            if start < 0:
-                log.warning("chunk not found verbatim in its document; skipped: %r", piece[:60])
-                continue
-            out.append(ChunkSpan(len(out), piece, start, start + len(piece)))
-            cursor = start + 1
+        for a, b in blocks(text, BLOCK_CHARS):
+            block = text[a:b]
+            pieces = [p for p in self._get_splitter().split_text(block) if p.strip()]
+            cursor = 0
+            for piece in pieces:
+                start = block.find(piece, cursor)
+                if start < 0:  # the splitter changed whitespace: fall back to a fresh search
+                    start = block.find(piece)
+                if start < 0:
+                    log.warning("chunk not found verbatim in its document; skipped: %r",
+                                piece[:60])
+                    continue
+                out.append(ChunkSpan(len(out), piece, a + start, a + start + len(piece)))
+                cursor = start + 1
         return out
+
+
+BLOCK_CHARS = 50_000
+
+
+def blocks(text: str, limit: int) -> list[tuple[int, int]]:
+    """``(start, end)`` ranges covering ``text``, each at most ``limit`` characters, cut at
+    the last paragraph break, else line break, else space before the limit."""
+    out: list[tuple[int, int]] = []
+    start = 0
+    while len(text) - start > limit:
+        end = start + limit
+        cut = -1
+        for sep in ("\n\n", "\n", " "):
+            cut = text.rfind(sep, start + 1, end)
+            if cut > start:
+                break
+        cut = cut if cut > start else end
+        out.append((start, cut))
+        start = cut
+    out.append((start, len(text)))
+    return out

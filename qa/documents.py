@@ -125,7 +125,8 @@ def read_file_text(path: Path, encoding: str = "utf-8") -> str:
     text."""
     if encoding in EXTRACTED.values():
         try:
-            return extract_text(path, encoding)
+            # the file was accepted at ingestion: only the bomb guards apply here
+            return extract_text(path, encoding, max_chars=2**40)
         except NotReadable as exc:
             raise OSError(str(exc)) from exc
     with open(path, encoding=encoding, errors="replace") as fh:
@@ -176,7 +177,7 @@ def load_document(file: SourceFile, max_bytes: int, *, clean_clutter: bool = Tru
         raise SkipFile(f"cannot be read: {exc.strerror or exc}") from exc
     kind = EXTRACTED.get(file.path.suffix.lower())
     if kind:
-        return _office_document(file, data, kind)
+        return _office_document(file, data, kind, max_bytes)
     if b"\x00" in data[:8192]:
         raise SkipFile("binary content (NUL bytes), not text")
     text, encoding, replaced = decode(data)
@@ -206,10 +207,11 @@ def load_document(file: SourceFile, max_bytes: int, *, clean_clutter: bool = Tru
                     **decoded.fields())
 
 
-def _office_document(file: SourceFile, data: bytes, kind: str) -> Document:
-    """PDF/DOCX: extracted text, no clutter removal (documents, not saved web pages)."""
+def _office_document(file: SourceFile, data: bytes, kind: str, max_chars: int) -> Document:
+    """PDF/DOCX: extracted text (at most ``max_chars``, the file cap), no clutter removal
+    (documents, not saved web pages)."""
     try:
-        text = extract_text(file.path, kind)
+        text = extract_text(file.path, kind, max_chars)
     except NotReadable as exc:
         raise SkipFile(str(exc)) from exc
     if not text.strip():

@@ -145,7 +145,15 @@ class Ingestor:
                                               reason=str(exc), problem=True))
                     bar.update(1, file.source)
                     continue
-                chunks = self.chunker.split(doc.text)
+                try:
+                    chunks = self.chunker.split(doc.text)
+                except Exception as exc:  # whatever the splitter meets: this file fails alone
+                    log.warning("%s: cannot be split into passages: %s", file.source, exc)
+                    reports.append(FileReport(
+                        file.source, str(file.path), "failed", problem=True,
+                        reason=f"cannot be split into passages: {str(exc).splitlines()[0][:200]}"))
+                    bar.update(1, file.source)
+                    continue
                 if not chunks:
                     reports.append(FileReport(file.source, str(file.path), "skipped",
                                               reason="no text to index"))

@@ -207,3 +207,51 @@ def test_with_auth_logging_in_opens_the_routes(locked: tuple[str, Any]) -> None:
     status, body, _ = _request(f"{url}/v1/models",
                                headers={"Authorization": "Bearer pa55word"})
     assert status == 200 and json.loads(body)["data"][0]["id"] == "qa-extractive"
+
+
+_BOMB_CHILD = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (1_500_000_000, 1_500_000_000))
+from pathlib import Path
+from qa.documents import SkipFile, SourceFile, load_document
+path = Path(sys.argv[1])
+try:
+    load_document(SourceFile(path, path.parent, path.name), 20_000_000)
+except SkipFile as exc:
+    print("SKIPPED:", exc)
+"""
+
+
+def test_docx_zip_bomb_is_skipped_unread(tmp_path: Path) -> None:
+    """A 1 MB .docx declaring 400 MB of XML is skipped with its reason, in seconds, by a
+    process that may not use more than 1.5 GB of memory (parsing it took 8 GB)."""
+    import subprocess
+    import sys
+    import time
+    import zipfile
+
+    import docx
+
+    plain = tmp_path / "plain.docx"
+    docx.Document().save(str(plain))  # a valid DOCX, whose document.xml is then inflated
+    bomb = tmp_path / "bomb.docx"
+    paragraph = "<w:p><w:r><w:t>" + "lorem ipsum " * 80 + "</w:t></w:r></w:p>"
+    with zipfile.ZipFile(plain) as src, \
+            zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        for info in src.infolist():
+            if info.filename != "word/document.xml":
+                z.writestr(info, src.read(info))
+        with z.open("word/document.xml", "w", force_zip64=True) as part:
+            part.write(b'<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats'
+                       b'.org/wordprocessingml/2006/main"><w:body>')
+            block = (paragraph * 400).encode()
+            for _ in range(400_000_000 // len(block)):
+                part.write(block)
+            part.write(b"</w:body></w:document>")
+    assert bomb.stat().st_size < 3_000_000
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", _BOMB_CHILD, str(bomb)], capture_output=True,
+                          text=True, timeout=120, cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert re.search(r"SKIPPED: expands to 40\d MB \(XML", done.stdout), done.stdout
+    assert time.perf_counter() - started < 60

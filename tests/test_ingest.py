@@ -150,3 +150,39 @@ def test_embedding_failure_keeps_what_was_stored(hash_assistant: Assistant,
     assert _statuses(report)["003_7471295c697f3a29.txt"] == "failed"
     assert not report.ok
     assert hash_assistant.count() == total
+
+
+@pytest.mark.slow
+def test_many_short_lines_are_chunked_not_a_crash() -> None:
+    """300,000 lines like "line 12 ok." in one paragraph (4.7 MB) used to exceed the sentence
+    splitter's regular-expression time limit; now the text is split in blocks first and every
+    chunk is still verbatim at its offsets."""
+    from qa.chunking import Chunker
+
+    text = "".join(f"line {i} ok.\n" for i in range(300_000))
+    chunks = Chunker().split(text)
+    assert len(chunks) > 10_000
+    assert all(text[c.start : c.end] == c.text for c in chunks)
+    assert chunks[-1].text.rstrip().endswith("line 299999 ok.")
+
+
+def test_a_file_the_splitter_fails_on_fails_alone(hash_assistant: Assistant,
+                                                  articles: Path) -> None:
+    """Whatever the passage splitter raises on one file, that file is reported failed with the
+    reason and every other file of the run is indexed."""
+    from qa.chunking import Chunker
+
+    class Fussy(Chunker):
+        def split(self, text: str):  # type: ignore[no-untyped-def]
+            if "POISON" in text:
+                raise TimeoutError("regular-expression match exceeded its 5.0s time limit\n...")
+            return super().split(text)
+
+    (articles / "poison.txt").write_text("A poisoned page\n\nPOISON in every line of it.\n")
+    hash_assistant.chunker = Fussy()
+    report = hash_assistant.ingest([articles])
+    by_name = {f.source: f for f in report.files}
+    assert by_name["poison.txt"].status == "failed"
+    assert "cannot be split into passages: regular-expression" in by_name["poison.txt"].reason
+    assert sum(f.status == "added" for f in report.files) == 5
+    assert hash_assistant.ask("How many Tor-M1 air defense systems did Iran receive?").answered
