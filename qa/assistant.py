@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
@@ -298,15 +299,13 @@ class Assistant:
         """A file's article text as it is indexed (clutter removed) with its metadata."""
         from qa.documents import SkipFile, SourceFile, load_document
 
-        matches = [r for r in self.files() if source in (r.source, r.key)]
-        if matches:
-            record = matches[0]
-            file = SourceFile(Path(record.key), Path(record.root), record.source)
-        else:
-            path = Path(source).expanduser()
-            if not path.is_file():
-                raise IngestError(f"no such file in the index or on disk: {source}")
-            file = SourceFile(path.resolve(), path.resolve().parent, path.name)
+        records = self.files()
+        wanted = str(Path(source).expanduser().resolve()) if source else ""
+        matches = [r for r in records if source in (r.source, r.key) or r.key == wanted]
+        if not matches:  # only what is indexed is shown, never any file on disk
+            raise IngestError(f"not in the index: {source} (`qa files` lists what is)")
+        record = matches[0]
+        file = SourceFile(Path(record.key), Path(record.root), record.source)
         try:
             return load_document(file, int(self.settings.max_file_mb * 1_000_000),
                                  clean_clutter=self.settings.clean_clutter)
@@ -363,6 +362,10 @@ class Assistant:
         with a message saying what to do."""
         limit = self.settings.max_question_chars
         tidy = " ".join(question.replace("\x00", " ").split())
+        bad = re.search(r"[\ud800-\udfff]", tidy)
+        if bad:  # a lone surrogate: JSON "\ud800", or non-UTF-8 bytes on a command line
+            raise QAError(f"the question is not valid text (character {bad.start() + 1} is "
+                          f"{bad.group()!a}): send it as UTF-8")
         if not tidy:
             raise QAError("the question is empty: ask something about the articles")
         if len(tidy) > limit:

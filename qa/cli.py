@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="answer each line's `question`; one JSON object per line out")
     ask.add_argument("--json", action="store_true", help="print the answer as JSON")
     ask.add_argument("--mode", choices=["extractive", "llm"], help="answer mode (QA_MODE)")
-    ask.add_argument("--top-k", type=int, metavar="K", help="passages to use (QA_TOP_K)")
+    ask.add_argument("--top-k", type=_positive, metavar="K", help="passages to use (QA_TOP_K)")
     ask.add_argument("--source", action="append", metavar="FILE",
                      help="only read this file (repeatable; name as `qa files` lists it)")
     ask.add_argument("--since", metavar="YYYY-MM-DD", help="only articles published on or after")
@@ -55,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
 
     show = sub.add_parser("show", parents=[common],
                           help="print a file's article text as indexed (clutter removed)")
-    show.add_argument("source", help="file name as `qa files` lists it, or a path")
+    show.add_argument("source", help="a file of the index: its name (`qa files`) or its path")
     show.add_argument("--clutter", action="store_true", help="also list the lines left out")
 
     serve = sub.add_parser("serve", help="start the web chat (same as `python app.py`)")
@@ -144,18 +144,34 @@ def print_answer(answer: Answer, out: TextIO, *, streamed: bool = False) -> None
         print(f"  note: {note}", file=out)
 
 
+def _positive(value: str) -> int:
+    """An argparse type: a whole number of at least 1 (as QA_TOP_K requires)."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
+    return number
+
+
 def _ask_file(assistant: Assistant, path: str, args: argparse.Namespace, out: TextIO) -> int:
     failures = 0
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise QAError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise QAError(f"{path} is not UTF-8 text (byte {exc.start}: "
+                      f"{exc.object[exc.start:exc.start + 1]!r})") from exc
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             item = json.loads(line)
             question = item["question"]
+            if not isinstance(question, str):
+                raise TypeError(f"`question` is a {type(question).__name__}, not text")
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise QAError(f"{path}, line {number}: not a JSON object with a `question` "
                           f"({exc})") from exc

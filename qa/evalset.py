@@ -48,6 +48,8 @@ def load_questions(path: str | Path) -> list[EvalQuestion]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise QAError(f"cannot read the question set {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise QAError(f"the question set {path} is not UTF-8 text (byte {exc.start})") from exc
     out: list[EvalQuestion] = []
     seen: set[str] = set()
     for number, line in enumerate(lines, 1):

@@ -21,7 +21,15 @@ from collections.abc import AsyncIterator, Generator, Iterator
 from typing import Any, Literal
 
 from fastapi import Request
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from qa.assistant import Assistant
 from qa.errors import IndexBuilding, IndexUnavailable, LLMError, QAError
@@ -54,8 +62,24 @@ class ChatRequest(BaseModel):
 
     model: str
     messages: list[ChatMessage]
-    stream: bool = False
-    sources_in_text: bool | None = None  # our extension: append a numbered Sources list
+    stream: StrictBool = False
+    sources_in_text: StrictBool | None = None  # our extension: append a numbered Sources list
+    n: StrictInt = 1  # one answer per request: others are refused as OpenAI refuses bad values
+
+    @field_validator("n")
+    @classmethod
+    def _one_choice(cls, value: int) -> int:
+        if value != 1:
+            raise ValueError("only n=1 is supported (one cited answer per request)")
+        return value
+
+    @model_validator(mode="after")
+    def _no_tools(self) -> ChatRequest:
+        for name in ("tools", "functions", "tool_choice", "function_call"):
+            if (self.model_extra or {}).get(name):
+                raise ValueError(f"`{name}` is not supported: the assistant answers from the "
+                                 "articles only and calls no tools")
+        return self
 
 
 class APIError(Exception):
@@ -165,7 +189,8 @@ class ChatService:
         wanted = self.settings.server_key
         if wanted is None:
             return
-        given = (authorization or "").removeprefix("Bearer ").strip()
+        scheme, _, token = (authorization or "").strip().partition(" ")
+        given = token.strip() if scheme.lower() == "bearer" else ""
         if not hmac.compare_digest(given.encode(), wanted.encode()):
             raise APIError(401, "incorrect API key: send `Authorization: Bearer <QA_API_KEY>`",
                            "invalid_request_error", "invalid_api_key")

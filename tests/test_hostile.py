@@ -255,3 +255,93 @@ def test_docx_zip_bomb_is_skipped_unread(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     assert re.search(r"SKIPPED: expands to 40\d MB \(XML", done.stdout), done.stdout
     assert time.perf_counter() - started < 60
+
+
+def test_undecodable_question_text_is_a_clear_error(assistant: Assistant, open_app: str,
+                                                    tmp_path: Path) -> None:
+    """A lone surrogate (JSON's "\\ud800", or bytes that are not UTF-8 on a command line) gets
+    one readable line: QAError in Python, 400 from /v1, exit 2 from `qa ask`; a --questions
+    file that is not UTF-8, or whose `question` is not text, names the file and line."""
+    import os
+    import subprocess
+    import sys
+
+    with pytest.raises(QAError, match="not valid text"):
+        assistant.ask("How many \ud800 systems?")
+    status, body, _ = _request(f"{open_app}/v1/chat/completions", method="POST",
+                            data=b'{"model": "qa-extractive", "messages": [{"role": "user", '
+                                 b'"content": "How many \\ud800 systems?"}]}',
+                            headers={"Content-Type": "application/json"})
+    assert status == 400 and b"not valid text" in body
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
+    env.update(QA_INDEX_DIR=str(assistant.settings.index_dir), QA_EMBED_MODEL="hash",
+               QA_CORPUS_DIR=str(assistant.settings.corpus_dir))
+
+    def qa(*args: str | bytes) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "qa", *args], env=env, text=True,
+                              capture_output=True, timeout=120)
+
+    done = qa("ask", b"How many \xff systems?")
+    assert done.returncode == 2 and "not valid text" in done.stderr
+    assert "Traceback" not in done.stderr
+    latin = tmp_path / "latin.jsonl"
+    latin.write_bytes(b'{"question": "Qu\xe9 pas\xf3?"}\n')
+    numbers = tmp_path / "numbers.jsonl"
+    numbers.write_text('{"question": 42}\n')
+    for path, says in ((latin, "is not UTF-8 text"), (numbers, "line 1: not a JSON object")):
+        done = qa("ask", "--questions", str(path))
+        assert done.returncode == 2 and says in done.stderr and "Traceback" not in done.stderr
+
+
+def test_show_prints_only_indexed_files(assistant: Assistant, tmp_path: Path) -> None:
+    """`qa show` / Assistant.show print a file "as indexed": a path outside the index (such as
+    ../../etc/passwd) is refused, not read."""
+    from qa import IngestError
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("password: hunter2\n")
+    for source in (str(secret), "../../etc/passwd", "/etc/passwd"):
+        with pytest.raises(IngestError, match="not in the index"):
+            assistant.show(source)
+    name = assistant.files()[0].source
+    assert assistant.show(name).text and assistant.show(assistant.files()[0].key).text
+
+
+@pytest.mark.parametrize(("extra", "says"), [
+    ({"n": 2}, "only n=1"),
+    ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "`tools` is not supported"),
+    ({"stream": "yes"}, "stream"),
+    ({"sources_in_text": "no"}, "sources_in_text"),
+])
+def test_api_refuses_what_it_cannot_honour(open_app: str, extra: dict[str, Any],
+                                          says: str) -> None:
+    body = {"model": "qa-extractive", "messages": [{"role": "user", "content": "Tor-M1?"}],
+            **extra}
+    status, raw, _ = _request(f"{open_app}/v1/chat/completions", method="POST",
+                           data=json.dumps(body).encode(),
+                           headers={"Content-Type": "application/json"})
+    assert status == 400 and says in json.loads(raw)["error"]["message"]
+
+
+def test_bearer_scheme_is_case_insensitive(tmp_path: Path, articles: Path) -> None:
+    settings = load_settings(index_dir=tmp_path / "index", embed_model="hash",
+                             corpus_dir=articles, api_key="s3cret")
+    a = Assistant(settings, embedder=HashEmbedder())
+    a.ingest([articles])
+    with serving(a) as url:
+        for scheme, expected in (("Bearer", 200), ("bearer", 200), ("BEARER", 200),
+                                 ("Basic", 401)):
+            status, _, _ = _request(f"{url}/v1/models",
+                                 headers={"Authorization": f"{scheme} s3cret"})
+            assert status == expected, scheme
+
+
+def test_top_k_below_one_is_refused_on_the_command_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    for value in ("0", "-3", "x"):
+        done = subprocess.run([sys.executable, "-m", "qa", "ask", "--top-k", value, "Tor-M1?"],
+                              capture_output=True, text=True, timeout=60,
+                              env={"PATH": "/usr/bin:/bin", "QA_INDEX_DIR": str(tmp_path / "i")})
+        assert done.returncode == 2 and "--top-k" in done.stderr, done.stderr
