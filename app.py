@@ -119,7 +119,9 @@ def build(assistant: Any) -> Any:
                             file_types=[".txt", ".md", ".html", ".htm"], elem_id="upload")
             library_message = gr.Markdown(elem_id="library-message")
             with gr.Row():
-                pick = gr.Dropdown(label="File", choices=h.sources(), scale=3)
+                # filled after the page loads (the status poll): no file names in the page's
+                # configuration, which Gradio serves before a login
+                pick = gr.Dropdown(label="File", choices=[], scale=3)
                 remove_button = gr.Button("Remove from index", scale=1)
                 reindex_button = gr.Button("Re-index all", scale=1)
         with gr.Tab("Settings"):

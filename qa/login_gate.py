@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -39,8 +40,13 @@ class LoginGate:
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
-        if is_public(path) or path.startswith(OWN_AUTH_PREFIXES) or \
-                self.logged_in(HTTPConnection(scope)):
+        if path.startswith(OWN_AUTH_PREFIXES) or self.logged_in(HTTPConnection(scope)):
+            await self.app(scope, receive, send)
+            return
+        if path == "/" and scope["type"] == "http":
+            await self._login_page(scope, receive, send)
+            return
+        if is_public(path):
             await self.app(scope, receive, send)
             return
         log.info("refused %s without login", path)
@@ -52,6 +58,40 @@ class LoginGate:
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body.encode()})
+
+
+    async def _login_page(self, scope: Scope, receive: Any, send: Any) -> None:
+        """The login page without the app's API description, which Gradio embeds in it even
+        for a visitor who is not logged in (every endpoint, with the Library's file names as
+        the choices of its inputs); no query string (``?all_endpoints=true``), no compression
+        (so the page can be read)."""
+        headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"accept-encoding"]
+        inner = {**scope, "query_string": b"", "headers": headers}
+        start: dict[str, Any] = {}
+        body: list[bytes] = []
+
+        async def rewrite(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+                return
+            if message["type"] != "http.response.body":
+                await send(message)
+                return
+            body.append(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            page = _API_INFO.sub(b"window.gradio_api_info = {};</script>", b"".join(body))
+            kept = [(k, v) for k, v in start.get("headers", [])
+                    if k.lower() != b"content-length"]
+            await send({**start, "headers": [*kept,
+                                              (b"content-length", str(len(page)).encode())]})
+            await send({"type": "http.response.body", "body": page})
+
+        await self.app(inner, receive, rewrite)
+
+
+# Gradio's template writes it as JSON with "<" escaped, so it holds no "</script>"
+_API_INFO = re.compile(rb"window\.gradio_api_info = .*?;</script>", re.S)
 
 
 def gradio_session_check(gradio_app: Any) -> Callable[[HTTPConnection], bool]:

@@ -189,6 +189,24 @@ def test_with_auth_every_route_needs_the_login(locked: tuple[str, Any]) -> None:
     assert b"TOP" not in _request(f"{url}/gradio_api/file=/etc/passwd")[1]
 
 
+def test_login_page_gives_away_no_file_names_or_endpoints(tmp_path: Path,
+                                                         articles: Path) -> None:
+    """Gradio embeds the app's API description (every endpoint, the Library's file names as
+    an input's choices) in the page it serves before a login; the gate takes it out."""
+    settings = load_settings(index_dir=tmp_path / "index", embed_model="hash",
+                             corpus_dir=articles, auth="editor:pa55word")
+    a = Assistant(settings, embedder=HashEmbedder())
+    a.ingest([articles])
+    names = [r.source.encode() for r in a.files()]
+    with serving(a) as url:
+        for query in ("", "?all_endpoints=true"):
+            for encoding in ("identity", "gzip"):
+                status, page, _ = _request(f"{url}/{query}", headers={"Accept-Encoding": encoding})
+                assert status == 200 and b"window.gradio_api_info = {};" in page
+                assert not any(name in page for name in names)
+                assert b"named_endpoints" not in page and b'"/ask"' not in page
+
+
 def test_with_auth_logging_in_opens_the_routes(locked: tuple[str, Any]) -> None:
     url, _ = locked
     status, _, _ = _request(f"{url}/login", "POST",
