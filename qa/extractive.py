@@ -1,8 +1,10 @@
 """Extractive answers: the retrieved sentences that answer the question, cited; never new text.
 
 A sentence can answer only if each key entity of the question is named in it, in the sentence
-before it or in the article title, and, for "how many", "how much", "how far", "when"
-questions, only if it holds a value of that kind that the question does not already state. The
+before it or in the article title (a year: anywhere in the passage), if it names no other model
+of a code the question asks about (S-300 for S-400), and, for "how many", "how much", "how
+far", "when" questions, only if it holds a value of that kind that the question does not
+already state. The
 survivors are scored by the reader model (:mod:`qa.reading`: the probability that the sentence
 holds the answer); below ``min_support`` the assistant says the articles don't say.
 """

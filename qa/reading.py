@@ -111,11 +111,10 @@ def relative_features(rows: Sequence[dict[str, float]]) -> None:
     for name in ("coverage", "similarity"):
         values = [r[name] for r in rows]
         ranked = sorted(values, reverse=True)
+        best, runner_up = ranked[0], (ranked[1] if len(ranked) > 1 else 0.0)
         for r in rows:
             # the best of the others: the runner-up for the leader, else the leader
-            others = ranked[1] if r[name] == ranked[0] and len(ranked) > 1 else (
-                ranked[0] if r[name] != ranked[0] else 0.0)
-            r[f"{name}_lead"] = r[name] - others
+            r[f"{name}_lead"] = r[name] - (runner_up if r[name] == best else best)
 
 
 @dataclass(frozen=True)
