@@ -162,6 +162,9 @@ def _manifest_diff(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> list
     ]
 
 
+SYNC_INTERVAL = 1.0  # seconds between looks for another process's writes (on-disk index)
+
+
 class ChromaStore:
     """The chunk and file collections of one index, checked against a manifest."""
 
@@ -188,6 +191,7 @@ class ChromaStore:
         self._chunks: Any = None
         self._files: Any = None
         self._seen: str | None = None  # the generation this client's vector index reflects
+        self._synced = 0.0  # when another process's writes were last looked for
         self._sync_lock = threading.Lock()
         if replace:
             self._drop()
@@ -283,8 +287,9 @@ class ChromaStore:
         """Renew the client of an on-disk index when another process wrote to it: Chroma's
         in-process client keeps each collection's vector index in memory and would go on
         answering from the old one (chunk texts and metadata are read fresh anyway)."""
-        if self.index_dir is None:
-            return
+        if self.index_dir is None or time.monotonic() - self._synced < SYNC_INTERVAL:
+            return  # looked less than a second ago: one look per second is enough
+        self._synced = time.monotonic()
         now = self.generation()
         with self._sync_lock:
             if now == self._seen:
