@@ -249,8 +249,7 @@ class Handlers:
         """Start indexing the corpus in the background if the index is empty (a server
         normally started it already), then describe the index or the indexing."""
         try:
-            if self.assistant.indexing is None:
-                self.assistant.start_indexing()
+            self.assistant.start_indexing()  # a no-op when built or being built
             return self.status()
         except QAError as exc:
             return f"⚠️ {exc}"

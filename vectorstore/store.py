@@ -111,11 +111,24 @@ def open_client(index_dir: str | None = None, chroma_url: str | None = None) -> 
 
 
 def evict(index_dir: str) -> None:
-    """Forget Chroma's shared in-process client for a damaged directory that was moved aside,
-    so that the rebuilt directory gets a fresh one (other clients of that directory are broken
-    anyway). Uses Chroma internals, guarded: at worst a restart is needed."""
+    """Forget and stop Chroma's shared in-process client for a damaged directory that was moved
+    aside, so that the rebuilt directory gets a fresh one (other clients of that directory are
+    broken anyway)."""
+    for system in _detach(index_dir):
+        try:
+            system.stop()
+        except Exception as exc:  # stopping is a courtesy: never fail because of it
+            log.debug("could not stop Chroma's client for %s: %s", index_dir, exc)
+
+
+def _detach(index_dir: str) -> list[Any]:
+    """Make the next client of ``index_dir`` a new one rather than Chroma's shared in-process
+    client, which keeps each collection's vector index in memory and never sees what another
+    process wrote to it; returns the detached systems (clients already open keep working).
+    Uses Chroma internals, guarded: at worst a restart is needed."""
     import os
 
+    detached: list[Any] = []
     try:
         from chromadb.api.shared_system_client import SharedSystemClient
 
@@ -123,25 +136,10 @@ def evict(index_dir: str) -> None:
             system = SharedSystemClient._identifier_to_system.pop(key, None)
             SharedSystemClient._identifier_to_refcount.pop(key, None)
             if system is not None:
-                system.stop()
-    except Exception as exc:
-        log.debug("could not evict Chroma's client for %s: %s", index_dir, exc)
-
-
-def _detach(index_dir: str) -> None:
-    """Make the next client of ``index_dir`` a new one rather than Chroma's shared in-process
-    client, which keeps each collection's vector index in memory and never sees what another
-    process wrote to it. Clients already open keep working. Uses Chroma internals, guarded."""
-    import os
-
-    try:
-        from chromadb.api.shared_system_client import SharedSystemClient
-
-        for key in {index_dir, os.path.abspath(index_dir)}:
-            SharedSystemClient._identifier_to_system.pop(key, None)
-            SharedSystemClient._identifier_to_refcount.pop(key, None)
+                detached.append(system)
     except Exception as exc:
         log.debug("could not detach Chroma's client for %s: %s", index_dir, exc)
+    return detached
 
 
 def _release(client: Any) -> None:
