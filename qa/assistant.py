@@ -452,7 +452,7 @@ class Assistant:
             claims = check_claims(text, citations, embedder)
         timings["total_ms"] = (time.perf_counter() - started) * 1000
         return replace(answer, text=text, citations=citations, passages=retrieval.passages,
-                       timings=timings, notes=tuple(notes), claims=claims)
+                       timings=timings, notes=tuple(dict.fromkeys(notes)), claims=claims)
 
     def _copies_of(self, citation: Citation) -> tuple[str, ...]:
         """Other files carrying the cited passage almost word for word (wire copies)."""

@@ -135,6 +135,8 @@ class ChatModel:
             raise LLMError(f"the LLM endpoint {self.base_url} returned no answer (no choices)")
         text = choices[0].message.content or ""
         finish = choices[0].finish_reason
+        if not text.strip():
+            raise LLMError(_empty(self.base_url, finish))
         if finish == "length":
             log.warning("llm answer cut at max_tokens=%d", self.max_tokens)
         u = getattr(response, "usage", None)
@@ -183,9 +185,11 @@ class ChatModel:
         if finish is None:
             raise LLMError(f"the answer stream from {self.base_url} broke off before the end"
                            f"{'' if pieces else ' (it sent no answer)'}")
+        text = "".join(pieces)
+        if not text.strip():
+            raise LLMError(_empty(self.base_url, finish))
         if finish == "length":
             log.warning("llm answer cut at max_tokens=%d", self.max_tokens)
-        text = "".join(pieces)
         usage = Usage(
             getattr(usage_obj, "prompt_tokens", None) or count_tokens(_joined(messages)),
             getattr(usage_obj, "completion_tokens", None) or count_tokens(text),
@@ -193,6 +197,10 @@ class ChatModel:
         )
         self._log(usage, streamed=True)
         return usage
+
+
+def _empty(base_url: str, finish: str | None) -> str:
+    return f"the LLM endpoint {base_url} returned an empty answer (finish reason: {finish})"
 
 
 def _joined(messages: Sequence[Message]) -> str:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from qa.citations import MARKER, MarkerRewriter, tidy
 from qa.llm import ChatModel, Message
 from qa.prompts import render
-from qa.safety import sanitize_source, visible
+from qa.safety import LinkGuard, sanitize_source, visible
 from qa.types import Passage
 
 log = logging.getLogger(__name__)
@@ -90,8 +90,11 @@ class LLMAnswerer:
     def stream(self, question: str, passages: Sequence[Passage],
                history: Sequence[tuple[str, str]] = ()) -> Iterator[str | LLMReply]:
         """Yields display-ready text pieces, then the :class:`LLMReply`. Nothing is shown until
-        it is clear the reply is not the abstention sentinel."""
+        it is clear the reply is not the abstention sentinel, and no piece carries a link or
+        image to a host that is not the sources' own (the reply's text keeps them, for the
+        final cleaning to count)."""
         rewriter = MarkerRewriter(frozenset(range(1, len(passages) + 1)))
+        guard = LinkGuard(p.url for p in passages if p.url)
         raw_parts: list[str] = []
         shown: list[str] = []
         deciding = True
@@ -114,14 +117,16 @@ class LLMAnswerer:
             if SENTINEL in "".join(raw_parts):
                 continue
             out = rewriter.feed(piece)
-            if out:
-                shown.append(out)
-                yield out
+            shown.append(out)
+            safe = guard.feed(out)
+            if safe:
+                yield safe
         raw = "".join(raw_parts)
-        tail = rewriter.flush() if SENTINEL not in raw else ""
-        if tail:
-            shown.append(tail)
-            yield tail
+        if SENTINEL not in raw:
+            shown.append(rewriter.flush())
+            tail = guard.feed(shown[-1]) + guard.flush()
+            if tail:
+                yield tail
         yield self._reply(raw, "".join(shown), rewriter, passages,
                           usage is not None and usage.finish_reason == "length")
 

@@ -302,8 +302,12 @@ class ChatService:
             self._slots.release()
         answer = item
         # the final text is authoritative: where checks changed what was streamed, say so
-        tail = answer.text[len(sent):] if answer.text.startswith(sent) else (
-            f"\n\n[Revised after checking the citations:] {answer.text}")
+        shown = sent.rstrip()  # white space the final text trimmed is no revision
+        if answer.text.startswith(shown):
+            tail = answer.text[len(shown):]
+            tail = tail.lstrip() if tail[:1].isspace() and shown != sent else tail
+        else:
+            tail = f"\n\n[Revised after checking the citations:] {answer.text}"
         if self._sources_wanted(request):
             tail += sources_text(answer)
         if tail:

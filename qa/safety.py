@@ -34,20 +34,28 @@ def sanitize_source(text: str) -> str:
                   flags=re.I)
 
 
-_MD_IMAGE = re.compile(r"!\[[^\]]*\]\(([^)\s]+)[^)]*\)")
-_MD_LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)[^)]*\)")
-_HTML_TAG = re.compile(r"<\s*(?:img|a|iframe|script)\b[^>]*>(?:[^<]*</\s*a\s*>)?", re.I)
-_BARE_URL = re.compile(r"https?://[^\s)\]>\"']+")
+# destinations may follow "(" after white space and may be scheme-relative ("//host/x")
+_MD_IMAGE = re.compile(r"!\[[^\]]*\]\(\s*([^)\s]*)[^)]*\)")
+_MD_REF_IMAGE = re.compile(r"!\[[^\]]*\]\[[^\]]*\]")
+_MD_LINK = re.compile(r"\[([^\]]+)\]\(\s*([^)\s]*)[^)]*\)")
+_MD_REF_DEF = re.compile(r"^[ \t]{0,3}\[[^\]]+\]:[ \t]*<?([^\s>]+)>?.*$", re.M)
+_HTML_TAG = re.compile(
+    r"<\s*/?\s*(?:img|image|a|iframe|frame|script|style|link|meta|base|svg|video|audio|source|"
+    r"track|picture|object|embed|form|input|button)\b[^>]*>", re.I)
+_BARE_URL = re.compile(r"(?:https?://|\bwww\.)[^\s)\]>\"']+", re.I)
 
 
 def _host(url: str) -> str:
+    url = url.strip().strip("<>")
+    if url.lower().startswith("www."):
+        url = "//" + url
     return (urlparse(url).hostname or "").lower()
 
 
 def strip_foreign_links(text: str, allowed_urls: Iterable[str]) -> tuple[str, int]:
     """Remove images, HTML tags and links whose host is not one of the sources' own;
     returns the text and how many were removed."""
-    hosts = {_host(u) for u in allowed_urls if u}
+    hosts = {_host(u) for u in allowed_urls if u} - {""}
     removed = 0
 
     def image(m: re.Match[str]) -> str:
@@ -62,15 +70,61 @@ def strip_foreign_links(text: str, allowed_urls: Iterable[str]) -> tuple[str, in
         removed += 1
         return m.group(1)
 
-    def bare(m: re.Match[str]) -> str:
+    def foreign(m: re.Match[str]) -> str:  # bare addresses and reference definitions
         nonlocal removed
-        if _host(m.group(0)) in hosts:
+        if _host(m.group(m.lastindex or 0)) in hosts:
             return m.group(0)
         removed += 1
         return ""
 
     text = _MD_IMAGE.sub(image, text)
+    text = _MD_REF_IMAGE.sub(image, text)
     text = _HTML_TAG.sub(image, text)
+    text = _MD_REF_DEF.sub(foreign, text)
     text = _MD_LINK.sub(link, text)
-    text = _BARE_URL.sub(bare, text)
+    text = _BARE_URL.sub(foreign, text)
     return re.sub(r"[ \t]{2,}", " ", text), removed
+
+
+_OPENERS = {"[": "]", "(": ")", "<": ">"}
+
+
+def _safe_cut(text: str) -> int:
+    """The longest prefix of ``text`` that no later text can turn into (part of) a link, an
+    image, a tag or a reference definition: it ends in white space outside every bracket, and
+    not on a line that may be a reference definition (those are released whole)."""
+    cut = 0
+    open_: list[str] = []
+    line_start = 0
+    for i, ch in enumerate(text):
+        if ch == "\n":
+            line_start = i + 1
+        if open_ and ch == open_[-1]:
+            open_.pop()
+        elif ch in "[(" or (ch == "<" and re.match(r"<\s*[A-Za-z/!]", text[i:i + 3])):
+            open_.append(_OPENERS[ch])
+        elif ch.isspace() and not open_:
+            line = text[line_start:i]
+            if ch == "\n" or not line.lstrip(" \t").startswith("["):
+                cut = i + 1
+    return cut
+
+
+class LinkGuard:
+    """:func:`strip_foreign_links` for text that arrives in pieces: each piece is held back
+    until nothing after it can make it part of a link or image, so no outside address leaves
+    the server, not even in a streamed delta."""
+
+    def __init__(self, allowed_urls: Iterable[str]) -> None:
+        self.allowed = list(allowed_urls)
+        self.held = ""
+
+    def feed(self, piece: str) -> str:
+        self.held += piece
+        cut = _safe_cut(self.held)
+        out, self.held = self.held[:cut], self.held[cut:]
+        return strip_foreign_links(out, self.allowed)[0] if out else ""
+
+    def flush(self) -> str:
+        out, self.held = self.held, ""
+        return strip_foreign_links(out, self.allowed)[0] if out else ""

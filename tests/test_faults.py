@@ -185,6 +185,15 @@ def test_empty_choices(make: Make, llm_server: ScriptedOpenAI, streaming: bool) 
 
 
 @pytest.mark.parametrize("streaming", [False, True])
+def test_upstream_that_answers_nothing_is_an_error_not_a_decline(
+        make: Make, llm_server: ScriptedOpenAI, streaming: bool) -> None:
+    llm_server.set(Reply(""), Reply("  \n"))
+    with pytest.raises(LLMError, match="returned an empty answer"):
+        _final(make(llm_fallback=False), streaming)
+    _fell_back(_final(make(), streaming), "empty answer")
+
+
+@pytest.mark.parametrize("streaming", [False, True])
 def test_answer_cut_at_the_token_limit_is_marked_incomplete(
         make: Make, llm_server: ScriptedOpenAI, streaming: bool) -> None:
     def respond(body: dict) -> Reply:  # type: ignore[type-arg]

