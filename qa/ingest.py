@@ -90,9 +90,14 @@ class Ingestor:
             FileReport(s.source, str(s.path), "skipped", reason=s.reason) for s in skipped
         ]
         try:
+            leftovers = self.store.remove_leftovers()  # a crashed run's chunks without a record
             known = self.store.file_records()
         except StoreError as exc:
             raise IngestError(f"cannot read the index: {exc}") from exc
+        present = {str(f.path) for f in files}
+        reports.extend(
+            FileReport(source, key, "removed", n, reason="left by an interrupted ingest")
+            for key, (source, n) in leftovers.items() if key not in present)
 
         todo: list[tuple[SourceFile, str]] = []
         for file in files:

@@ -5,6 +5,7 @@ checked through the `qa` command, as a user would meet it."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -240,3 +241,64 @@ def test_rebuild_in_the_same_process_after_damage(tmp_path: Path, articles: Path
     rebuilt = Assistant(settings, embedder=HashEmbedder(), rebuild=True)
     assert rebuilt.ingest([articles]).count("added") == 5
     assert rebuilt.ask(Q).answered
+
+
+# Dies the way `kill -9` does, at the worst moment: a file's chunks are in, its record is not.
+_CRASH = """
+import os, sys
+from chromadb.api.models.Collection import Collection
+from qa import Assistant, load_settings
+
+upsert = Collection.upsert
+def dying_upsert(self, *args, **kw):
+    if self.name.endswith("-files") and not all(m.get("pending") for m in kw["metadatas"]):
+        os._exit(137)
+    return upsert(self, *args, **kw)
+Collection.upsert = dying_upsert
+Assistant(load_settings(index_dir=sys.argv[1], embed_model="hash")).ingest([sys.argv[2]])
+"""
+GHOST = "The Zorbian navy counted 417 submarines in 2019, its admiral said.\n"
+GHOST_Q = "How many submarines did the Zorbian navy count?"
+
+
+def _consistent(index: Path) -> tuple[int, list[str]]:
+    store = Assistant(load_settings(index_dir=index, embed_model="hash")).store
+    records = store.file_records()
+    assert store.count() == sum(r.chunks for r in records.values())
+    assert not store.leftovers()
+    return store.count(), sorted(r.source for r in records.values())
+
+
+@pytest.mark.parametrize("then", ["file deleted", "file kept", "record lost"])
+def test_a_crash_between_chunks_and_record_leaves_no_ghost_chunks(
+        tmp_path: Path, articles: Path, then: str) -> None:
+    index = tmp_path / "index"
+    env = _env(index, articles)
+    assert qa("ingest", env=env).returncode == 0
+    before, sources = _consistent(index)
+    ghost = articles / "ghost.txt"
+    ghost.write_text(GHOST)
+    if then == "record lost":  # an index a crash left before records were written pending
+        assert qa("ingest", env=env).returncode == 0
+        import chromadb
+        from chromadb.config import Settings
+        client = chromadb.PersistentClient(str(index), Settings(anonymized_telemetry=False))
+        client.get_collection("articles-files").delete(ids=[str(ghost.resolve())])
+        ghost.unlink()
+    else:
+        crashed = subprocess.run([sys.executable, "-c", _CRASH, str(index), str(ghost)],
+                                 env=env, capture_output=True, text=True, timeout=300)
+        assert crashed.returncode == 137, crashed.stderr
+        assert "ghost.txt" not in qa("files", env=env).stdout  # half-written: not listed
+        if then == "file deleted":
+            ghost.unlink()
+    ingest = qa("ingest", env=env)
+    assert ingest.returncode == 0, ingest.stderr
+    if ghost.exists():
+        assert re.search(r"added.*ghost\.txt", ingest.stdout), ingest.stdout
+        assert _consistent(index)[1] == sorted([*sources, "ghost.txt"])
+    else:
+        assert re.search(r"removed.*ghost\.txt", ingest.stdout), ingest.stdout
+        assert _consistent(index) == (before, sources)
+        asked = qa("ask", "--json", GHOST_Q, env=env)
+        assert "ghost.txt" not in asked.stdout and "417" not in asked.stdout

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlparse
 
@@ -22,6 +22,7 @@ from vectorstore.errors import ManifestMismatch, StoreDamaged, StoreError
 log = logging.getLogger(__name__)
 
 MetadataValue = str | int | float | bool
+PENDING = "pending"  # in a file record: its chunks are being written (or a crash cut that short)
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class FileRecord:
     chunks: int
     title: str = ""
     extra: Mapping[str, MetadataValue] = field(default_factory=dict)
+    pending: bool = False  # its chunks are being written, or a crash cut that short
 
     def to_metadata(self) -> dict[str, MetadataValue]:
         meta: dict[str, MetadataValue] = dict(self.extra)
@@ -62,11 +64,12 @@ class FileRecord:
             source=self.source, root=self.root, sha256=self.sha256, chunks=self.chunks,
             title=self.title,
         )
+        meta[PENDING] = self.pending  # always written: Chroma merges an upsert's metadata
         return meta
 
     @classmethod
     def from_metadata(cls, key: str, meta: Mapping[str, Any]) -> FileRecord:
-        known = {"source", "root", "sha256", "chunks", "title"}
+        known = {"source", "root", "sha256", "chunks", "title", PENDING}
         return cls(
             key=key,
             source=str(meta.get("source", "")),
@@ -75,6 +78,7 @@ class FileRecord:
             chunks=int(meta.get("chunks", 0)),
             title=str(meta.get("title", "")),
             extra={k: v for k, v in meta.items() if k not in known},
+            pending=bool(meta.get(PENDING, False)),
         )
 
 
@@ -275,11 +279,48 @@ class ChromaStore:
         return f"{files.id}:{(files.metadata or {}).get(self.GENERATION_KEY, 0)}"
 
     def file_records(self) -> dict[str, FileRecord]:
+        """One record per completely stored file (a write in progress, or one a crash cut
+        short, is not listed)."""
+        return {k: r for k, r in self._all_records().items() if not r.pending}
+
+    def _all_records(self) -> dict[str, FileRecord]:
         got = self._fresh(lambda: self._files.get(include=["metadatas"]))
         return {
             key: FileRecord.from_metadata(key, meta or {})
             for key, meta in zip(got["ids"], got["metadatas"] or [], strict=False)
         }
+
+    def leftovers(self) -> dict[str, tuple[str, int]]:
+        """Files whose chunks a crashed write left without a complete record: file key ->
+        (source, number of chunks). Cheap when there are none: a pending record or chunk
+        counts that do not add up are what prompts a look at every chunk's file."""
+        records = self._all_records()
+        complete = {k for k, r in records.items() if not r.pending}
+        found: dict[str, tuple[str, int]] = {
+            k: (r.source, 0) for k, r in records.items() if k not in complete}
+        if not found and sum(records[k].chunks for k in complete) == self.count():
+            return {}
+        for hit in self.iter_chunks():
+            key = str(hit.metadata.get("file_key", ""))
+            if key not in complete:
+                source, n = found.get(key, (str(hit.metadata.get("source", key)), 0))
+                found[key] = (source, n + 1)
+        return found
+
+    def remove_leftovers(self) -> dict[str, tuple[str, int]]:
+        """Remove what :meth:`leftovers` finds (chunks and pending records); returns it."""
+        found = self.leftovers()
+        if not found:
+            return {}
+        step = self._batch_size()
+        for key in found:
+            ids = self.chunk_ids_of(key)
+            for i in range(0, len(ids), step):
+                self._chunks.delete(ids=ids[i : i + step])
+        self._files.delete(ids=list(found))
+        self._bump()
+        log.warning("removed the chunks of %d file(s) left by an interrupted write", len(found))
+        return found
 
     def _sync(self) -> None:
         """Renew the client of an on-disk index when another process wrote to it: Chroma's
@@ -361,11 +402,22 @@ class ChromaStore:
         except Exception:
             return 1000
 
+    def _mark_pending(self, records: Sequence[FileRecord]) -> None:
+        """Write the records as pending first: a crash before the final records leaves a trace
+        that :meth:`leftovers` finds, never chunks nobody knows of."""
+        step = self._batch_size()
+        for i in range(0, len(records), step):
+            part = records[i : i + step]
+            self._files.upsert(ids=[r.key for r in part], embeddings=[[1.0]] * len(part),
+                               metadatas=[replace(r, pending=True).to_metadata() for r in part])
+
     def write_file(self, record: FileRecord, chunks: Sequence[ChunkRecord]) -> None:
         """Store a file's chunks, replacing any it had before. New chunks go in before stale ones
-        are removed, so a failure part-way never leaves the file with fewer chunks than before."""
+        are removed, so a failure part-way never leaves the file with fewer chunks than before;
+        a crash part-way leaves a pending record, and the next ingest re-reads the file."""
         self.count()  # re-opens the collections if a rebuild elsewhere replaced them
         old_ids = set(self.chunk_ids_of(record.key))
+        self._mark_pending([record])
         step = self._batch_size()
         for i in range(0, len(chunks), step):
             part = chunks[i : i + step]
@@ -386,6 +438,7 @@ class ChromaStore:
         records in one call, one generation bump (for big first loads and benchmarks)."""
         self.count()
         step = self._batch_size()
+        self._mark_pending([record for record, _ in items])
         chunks = [(record, c) for record, cs in items for c in cs]
         for i in range(0, len(chunks), step):
             part = chunks[i : i + step]
@@ -405,6 +458,9 @@ class ChromaStore:
     def remove_file(self, key: str) -> int:
         """Remove a file's chunks and its record; returns how many chunks went."""
         ids = self.chunk_ids_of(key)
+        got = self._fresh(lambda: self._files.get(ids=[key], include=["metadatas"]))
+        for meta in got["metadatas"] or []:  # a crash part-way leaves it pending, not
+            self._mark_pending([FileRecord.from_metadata(key, meta or {})])  # chunk-less
         step = self._batch_size()
         for i in range(0, len(ids), step):
             self._chunks.delete(ids=ids[i : i + step])
