@@ -80,6 +80,7 @@ class Ingestor:
         self.token_limit = token_limit
         self.clean_clutter = clean_clutter
         self._on_progress: Callable[[int, int, str], None] | None = None
+        self._store_failed = ""  # the first write error of this run: later files are not read
 
     def run(self, paths: Iterable[str | Path], *, progress: bool = False,
             on_progress: Callable[[int, int, str], None] | None = None) -> IngestReport:
@@ -93,7 +94,7 @@ class Ingestor:
             leftovers = self.store.remove_leftovers()  # a crashed run's chunks without a record
             known = self.store.file_records()
         except StoreError as exc:
-            raise IngestError(f"cannot read the index: {exc}") from exc
+            raise IngestError(f"cannot use the index: {exc}") from exc
         present = {str(f.path) for f in files}
         reports.extend(
             FileReport(source, key, "removed", n, reason="left by an interrupted ingest")
@@ -143,6 +144,11 @@ class Ingestor:
         embedded = 0
         try:
             for file, status in todo:
+                if self._store_failed:  # a full disk fails every write: stop reading, embedding
+                    reports.append(FileReport(file.source, str(file.path), "failed",
+                                              reason=f"not indexed: {self._store_failed}"))
+                    bar.update(1, file.source)
+                    continue
                 try:
                     doc = load_document(file, self.max_bytes, clean_clutter=self.clean_clutter)
                 except SkipFile as exc:
@@ -201,6 +207,7 @@ class Ingestor:
                 self.store.write_file(record, records)
                 reports.append(self._stored_report(p))
             except StoreError as exc:
+                self._store_failed = self._store_failed or str(exc)
                 reports.append(FileReport(file.source, str(file.path), "failed",
                                           reason=f"could not be stored: {exc}"))
             bar.update(1, file.source)
@@ -210,6 +217,7 @@ class Ingestor:
                 for p, _, _ in new_files:
                     reports.append(self._stored_report(p))
             except StoreError as exc:
+                self._store_failed = self._store_failed or str(exc)
                 for p, _, _ in new_files:
                     reports.append(FileReport(p.doc.file.source, str(p.doc.file.path), "failed",
                                               reason=f"could not be stored: {exc}"))

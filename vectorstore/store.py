@@ -8,13 +8,16 @@ directory and a server carry it the same way; opening an index with other settin
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import shutil
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import urlparse
 
 from vectorstore.errors import ManifestMismatch, StoreDamaged, StoreError
@@ -23,6 +26,20 @@ log = logging.getLogger(__name__)
 
 MetadataValue = str | int | float | bool
 PENDING = "pending"  # in a file record: its chunks are being written (or a crash cut that short)
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _writes(method: Callable[Concatenate[ChromaStore, P], R]
+            ) -> Callable[Concatenate[ChromaStore, P], R]:
+    """Run a writing method inside :meth:`ChromaStore._writing`."""
+    @functools.wraps(method)
+    def wrapper(self: ChromaStore, *args: P.args, **kwargs: P.kwargs) -> R:
+        with self._writing():
+            return method(self, *args, **kwargs)
+    return wrapper
 
 
 @dataclass(frozen=True)
@@ -192,6 +209,7 @@ class ChromaStore:
         self.index_dir = index_dir
         self._chunks: Any = None
         self._files: Any = None
+        self._write_failed = ""  # the first write error: no more writes through this client
         self._seen: str | None = None  # the generation this client's vector index reflects
         self._synced = 0.0  # when another process's writes were last looked for
         self._sync_lock = threading.Lock()
@@ -307,6 +325,7 @@ class ChromaStore:
                 found[key] = (source, n + 1)
         return found
 
+    @_writes
     def remove_leftovers(self) -> dict[str, tuple[str, int]]:
         """Remove what :meth:`leftovers` finds (chunks and pending records); returns it."""
         found = self.leftovers()
@@ -396,6 +415,34 @@ class ChromaStore:
             lambda: self._chunks.get(where={"file_key": key}, include=[]))["ids"])
 
     # -- writing -------------------------------------------------------------------------------
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Whatever Chroma or the disk raises while writing becomes one readable
+        :class:`StoreError` (a full disk surfaces as SQLite or compaction errors)."""
+        if self._write_failed and self.index_dir is not None:
+            # Chroma's local client can hang on the next write after a failed one: a new client
+            log.info("re-opening the index at %s after a failed write", self.location)
+            with self._sync_lock:
+                _detach(self.index_dir)
+                self.client = open_client(self.index_dir)
+                self._open()
+        self._write_failed = ""
+        try:
+            yield
+        except StoreError:
+            raise
+        except Exception as exc:
+            detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            where = self.location
+            if self.index_dir is not None:
+                try:
+                    free = shutil.disk_usage(self.index_dir).free / 1e6
+                    where = f"{where} ({free:,.0f} MB free on its disk)"
+                except OSError:
+                    pass
+            self._write_failed = detail
+            raise StoreError(f"could not write to the index at {where}: {detail}") from exc
+
     def _batch_size(self) -> int:
         try:
             return max(1, int(self.client.get_max_batch_size()))
@@ -411,6 +458,7 @@ class ChromaStore:
             self._files.upsert(ids=[r.key for r in part], embeddings=[[1.0]] * len(part),
                                metadatas=[replace(r, pending=True).to_metadata() for r in part])
 
+    @_writes
     def write_file(self, record: FileRecord, chunks: Sequence[ChunkRecord]) -> None:
         """Store a file's chunks, replacing any it had before. New chunks go in before stale ones
         are removed, so a failure part-way never leaves the file with fewer chunks than before;
@@ -433,6 +481,7 @@ class ChromaStore:
         self._files.upsert(ids=[record.key], embeddings=[[1.0]], metadatas=[record.to_metadata()])
         self._bump()
 
+    @_writes
     def write_new_files(self, items: Sequence[tuple[FileRecord, Sequence[ChunkRecord]]]) -> None:
         """Bulk insert of files the index does not hold yet: chunks in large batches, all file
         records in one call, one generation bump (for big first loads and benchmarks)."""
@@ -455,6 +504,7 @@ class ChromaStore:
                                metadatas=[r.to_metadata() for r in part_r])
         self._bump()
 
+    @_writes
     def remove_file(self, key: str) -> int:
         """Remove a file's chunks and its record; returns how many chunks went."""
         ids = self.chunk_ids_of(key)
