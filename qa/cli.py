@@ -104,15 +104,23 @@ def _ensure_index(assistant: Assistant, err: TextIO) -> None:
             print(report.summary(), file=err)
 
 
+def one_line(text: str) -> str:
+    """``text`` with line breaks, tabs and other control characters written as escapes (a file
+    may be named ``"a\\nb.txt"``): one file, one output line."""
+    return "".join(
+        ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii")
+        for ch in text)
+
+
 def print_report(report: IngestReport, out: TextIO) -> None:
-    width = max((len(f.source) for f in report.files), default=10)
+    width = max((len(one_line(f.source)) for f in report.files), default=10)
     for f in report.files:
         detail = f"{f.chunks} chunks" if f.chunks else ""
         if f.kept_chars or f.dropped_chars:
             detail += f", {f.kept_chars} chars kept, {f.dropped_chars} dropped as clutter"
         if f.reason:
             detail = f"{detail}; {f.reason}" if detail else f.reason
-        print(f"  {f.status:<9} {f.source:<{width}}  {detail}", file=out)
+        print(f"  {f.status:<9} {one_line(f.source):<{width}}  {one_line(detail)}", file=out)
     print(report.summary(), file=out)
 
 
@@ -126,7 +134,8 @@ def print_answer(answer: Answer, out: TextIO, *, streamed: bool = False) -> None
             f"{c.quote[:span[0]]}{bold}{c.quote[span[0]:span[1]]}{plain}{c.quote[span[1]:]}")
         quote = " ".join(quote.split())
         about = ", ".join(x for x in (c.title, c.outlet, c.published) if x)
-        print(f"  [{c.n}] {c.source} ({about}) chars {c.start}-{c.end}: \"{quote}\"", file=out)
+        print(f"  [{c.n}] {one_line(c.source)} ({one_line(about)}) chars {c.start}-{c.end}: "
+              f"\"{quote}\"", file=out)
         if c.also_in:
             print(f"      also in: {', '.join(c.also_in)}", file=out)
         if c.warning:
@@ -299,9 +308,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
         if args.command == "files":
             for record in assistant.files():
                 extra = record.extra
-                print(f"{record.source}\t{record.chunks} chunks\t{record.title}\t"
-                      f"{extra.get('outlet') or '-'}\t{extra.get('published') or 'date unknown'}",
-                      file=out)
+                fields = [record.source, f"{record.chunks} chunks", record.title,
+                          str(extra.get("outlet") or "-"),
+                          str(extra.get("published") or "date unknown")]
+                print("\t".join(one_line(f) for f in fields), file=out)
             return 0
         if args.command == "show":
             doc = assistant.show(args.source)

@@ -105,7 +105,12 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[SourceFile], list[Skippe
 def _consider(
     path: Path, root: Path, source: str, found: dict[Path, SourceFile], skipped: list[Skipped]
 ) -> None:
-    resolved = path.resolve()
+    try:
+        resolved = path.resolve()
+    except (RuntimeError, OSError) as exc:  # Python 3.11 raises RuntimeError on a symlink loop
+        reason = "symlink loop" if isinstance(exc, RuntimeError) else f"cannot be resolved: {exc}"
+        skipped.append(Skipped(path, source, reason))
+        return
     if path.is_symlink() and not resolved.is_relative_to(root):
         skipped.append(Skipped(path, source, "symlink leads outside the folder"))
         return
@@ -233,7 +238,7 @@ def _html_document(file: SourceFile, source: str, clean_clutter: bool,
     extracted, spans, html_title = html_to_text(source)
     if not extracted.strip():
         raise SkipFile("no visible text in the HTML")
-    meta, meta_title = metadata.from_html(source)
+    meta, meta_title = metadata.from_html(source, extracted)
     title = meta_title or html_title or guess_title(extracted) or file.path.stem
     total = len(extracted.strip())
     if not clean_clutter:

@@ -19,6 +19,7 @@ from qa.types import FileReport, IngestReport
 from vectorstore import ChromaStore, ChunkRecord, Embedder, FileRecord, StoreError
 
 log = logging.getLogger(__name__)
+LOG_EVERY = 30.0  # seconds between log lines while a long file is embedded
 
 
 def chunk_id(file_key: str, index: int) -> str:
@@ -35,11 +36,14 @@ def file_sha256(path: Path) -> str:
 
 
 class _Bar:
-    """A tqdm bar (terminal) and an optional callback (UI) advanced together."""
+    """A tqdm bar (terminal) and an optional callback (UI) advanced together; for a long file,
+    a second bar (and the callback) counts its passages as they are embedded."""
 
     def __init__(self, bar: Any, total: int,
                  callback: Callable[[int, int, str], None] | None) -> None:
         self.bar, self.total, self.callback, self.done = bar, total, callback, 0
+        self.inner: Any = None
+        self._logged = 0.0
 
     def update(self, n: int, source: str) -> None:
         self.done += n
@@ -47,7 +51,26 @@ class _Bar:
         if self.callback:
             self.callback(self.done, self.total, source)
 
+    def passages(self, label: str, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        if self.inner is None:
+            self.inner = tqdm(total=total, unit="passage", desc="embedding", leave=False,
+                              disable=self.bar.disable)
+            self._logged = time.monotonic()
+        self.inner.update(done - self.inner.n)
+        if time.monotonic() - self._logged > LOG_EVERY or done == total:
+            self._logged = time.monotonic()
+            log.info("embedding %s: %d of %d passages", label, done, total)
+        if self.callback:
+            self.callback(self.done, self.total, f"{label} ({done:,} of {total:,} passages)")
+        if done >= total:
+            self.inner.close()
+            self.inner = None
+
     def close(self) -> None:
+        if self.inner is not None:
+            self.inner.close()
         self.bar.close()
 
 
@@ -185,7 +208,7 @@ class Ingestor:
         texts = [c.text for p in pending for c in p.chunks]
         self._check_window(texts)
         try:
-            vectors = self.embedder.embed(texts)
+            vectors = self._embed(texts, pending, bar)
         except Exception as exc:
             for p in pending:
                 reports.append(FileReport(p.doc.file.source, str(p.doc.file.path), "failed",
@@ -224,6 +247,19 @@ class Ingestor:
             for p, _, _ in new_files:
                 bar.update(1, p.doc.file.source)
         return len(texts)
+
+    def _embed(self, texts: list[str], pending: list[_Pending], bar: _Bar) -> list[list[float]]:
+        """All vectors; a flush of more than two batches (a long file) is embedded batch by
+        batch, its progress shown in passages (a 20 MB file is an hour of embedding here)."""
+        if len(texts) <= 2 * self.embed_batch:
+            return self.embedder.embed(texts)
+        label = ", ".join(p.doc.file.source for p in pending[:2]) + (
+            f" and {len(pending) - 2} more" if len(pending) > 2 else "")
+        vectors: list[list[float]] = []
+        for i in range(0, len(texts), self.embed_batch):
+            vectors.extend(self.embedder.embed(texts[i : i + self.embed_batch]))
+            bar.passages(label, len(vectors), len(texts))
+        return vectors
 
     @staticmethod
     def _stored_report(p: _Pending) -> FileReport:

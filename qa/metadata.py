@@ -86,24 +86,32 @@ def from_text(text: str, clutter_lines: list[str]) -> Metadata:
             if m and len(m.group(1).split()) >= 2:
                 outlet = m.group(1)
                 break
-    published = ""
-    for line in lines[:40]:
-        m = _PUBLISHED.search(line)
-        if m and (found := parse_date(m.group(1))):
-            published = found
-            break
     url_match = _URL.search(text)
-    return Metadata(outlet=outlet, published=published,
+    return Metadata(outlet=outlet, published=published_line(lines),
                     url=url_match.group().rstrip(".,") if url_match else "")
 
 
-def from_html(source: str) -> tuple[Metadata, str]:
-    """Metadata and title of an HTML page, by trafilatura."""
+def published_line(lines: list[str]) -> str:
+    """The full date of a "Published/Posted/Updated ..." line near the top, or "" (a bare year
+    or a date elsewhere in the text is never taken for the publication date)."""
+    for line in lines[:40]:
+        m = _PUBLISHED.search(line)
+        if m and (found := parse_date(m.group(1))):
+            return found
+    return ""
+
+
+def from_html(source: str, text: str = "") -> tuple[Metadata, str]:
+    """Metadata and title of an HTML page, by trafilatura. The date is the one the page declares
+    (meta tags, ``<time>``, structured data, a dated URL) — htmldate's extensive search, which
+    turns any year in the text into January 1st, is off — or else a "Published ..." line of the
+    visible ``text``."""
     import trafilatura
 
-    meta = trafilatura.extract_metadata(source)
+    meta = trafilatura.extract_metadata(source, extensive=False)
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     if meta is None:
-        return Metadata(), ""
+        return Metadata(published=published_line(lines)), ""
     published = parse_date(meta.date or "") if meta.date else ""
-    return (Metadata(outlet=meta.sitename or "", published=published, url=meta.url or ""),
-            meta.title or "")
+    return (Metadata(outlet=meta.sitename or "", published=published or published_line(lines),
+                     url=meta.url or ""), meta.title or "")

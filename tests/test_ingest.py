@@ -1,5 +1,6 @@
 """Incremental ingestion on a real on-disk Chroma index, with the hash embedder."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -186,3 +187,22 @@ def test_a_file_the_splitter_fails_on_fails_alone(hash_assistant: Assistant,
     assert "cannot be split into passages: regular-expression" in by_name["poison.txt"].reason
     assert sum(f.status == "added" for f in report.files) == 5
     assert hash_assistant.ask("How many Tor-M1 air defense systems did Iran receive?").answered
+
+
+def test_a_long_file_shows_progress_in_passages(hash_assistant: Assistant,
+                                                tmp_path: Path) -> None:
+    """A file of many passages (one at the 20 MB cap is an hour of embedding on 2 cores) reports
+    its embedding batch by batch, not only when the whole file is done."""
+    corpus = tmp_path / "long"
+    corpus.mkdir()
+    (corpus / "long.txt").write_text(" ".join(
+        f"Convoy {i} carried {i * 3} tonnes of grain to the port of Vella on day {i}."
+        for i in range(3000)))
+    calls: list[tuple[int, int, str]] = []
+    report = hash_assistant.ingest([corpus], on_progress=lambda *a: calls.append(a))
+    total = report.files[0].chunks
+    assert total > 2 * 256  # more than two embedding batches (8 × QA_EMBED_BATCH_SIZE)
+    counts = [int(m.group(1).replace(",", "")) for _, _, label in calls
+              if (m := re.search(r"long\.txt \(([\d,]+) of ([\d,]+) passages\)", label))]
+    assert len(counts) >= 3 and counts == sorted(counts) and counts[-1] == total
+    assert calls[-1][:2] == (1, 1)  # then the file itself is done

@@ -189,19 +189,49 @@ def test_broken_files_folder_via_cli(tmp_path: Path, articles: Path) -> None:
     outside = tmp_path / "secret.txt"
     outside.write_text("A secret note outside the corpus folder that must not be read.")
     os.symlink(outside, broken / "link.txt")
+    os.symlink(broken / "loop-b.txt", broken / "loop-a.txt")  # a symlink loop
+    os.symlink(broken / "loop-a.txt", broken / "loop-b.txt")
+    os.symlink(broken, broken / "again")  # a folder that contains itself
+    (broken / "two\nlines.txt").write_text(  # one file, one line of output
+        "The harbour of Port Vella reopened on Tuesday after a storm closed it for a week.")
     run = cli("ingest", str(articles))
     assert run.returncode == 1  # something was broken
     assert "Traceback" not in run.stderr + run.stdout
     out = run.stdout
     for name, reason in [("empty.txt", "empty"), ("binary.txt", "binary"),
                          ("huge.txt", "larger than"), ("photo.jpg", "unsupported file type"),
-                         ("link.txt", "symlink leads outside")]:
+                         ("link.txt", "symlink leads outside"), ("loop-a.txt", "symlink loop"),
+                         ("loop-b.txt", "symlink loop")]:
         line = next(ln for ln in out.splitlines() if f"broken/{name}" in ln)
         assert "skipped" in line and reason in line, line
     assert next(ln for ln in out.splitlines() if "cp1252.txt" in ln).split()[0] == "added"
+    assert next(ln for ln in out.splitlines() if "lines.txt" in ln).split()[:2] == [
+        "added", "broken/two\\nlines.txt"]
+    assert not any(ln.startswith("lines.txt") for ln in out.splitlines())
     assert "5 unchanged" in out
     after = json.loads(cli("ingest", "--json", str(articles)).stdout)["total_chunks"]
-    assert after == before + 1  # the cp1252 article; nothing already stored was lost
+    assert after == before + 2  # cp1252 and two-lines; nothing already stored was lost
+    listed = cli("files").stdout.splitlines()
+    assert len(listed) == 7 and "broken/two\\nlines.txt\t1 chunks" in "\n".join(listed)
     shown = cli("show", "003_7471295c697f3a29.txt", "--clutter")
     assert shown.returncode == 0 and "outlet: Sputnik International" in shown.stdout
     assert "[after the end of the article] log in or register" in shown.stdout
+
+
+@pytest.mark.parametrize(("head", "body", "published"), [
+    ("", "<p>The contract was first discussed in 1998 and signed much later.</p>", ""),
+    ("", "<p>Posted on March 3, 2015</p><p>Talks began in 1998, officials said.</p>",
+     "2015-03-03"),
+    ('<meta property="article:published_time" content="2016-04-11T10:00:00Z">',
+     "<p>Talks began in 1998, officials said.</p>", "2016-04-11"),
+])
+def test_html_publication_date_is_declared_never_guessed(tmp_path: Path, head: str, body: str,
+                                                         published: str) -> None:
+    from qa.documents import SourceFile, load_document
+
+    page = tmp_path / "page.html"
+    page.write_text(f"<html><head><title>Old deal</title>{head}</head><body><article>"
+                    f"<h1>Old deal</h1>{body}<p>More about the S-300 systems follows in a second "
+                    "paragraph long enough to be article text.</p></article></body></html>")
+    doc = load_document(SourceFile(page, tmp_path, "page.html"), 1_000_000)
+    assert doc.meta.published == published
