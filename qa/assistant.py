@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
+from qa.attribution import attribute, carry_flags, flag_added, keep_cited, leave_out
 from qa.chunking import Chunker
 from qa.citations import MARKER, citations_for
 from qa.claims import check_claims, mark_unsupported
@@ -38,7 +39,7 @@ from qa.retrieval import Filters, HybridRetriever, Retrieval, make_filters
 from qa.safety import INJECTION_WARNING, strip_foreign_links
 from qa.settings import Settings, load_settings
 from qa.text import sentence_spans
-from qa.types import Answer, Citation, FileReport, IngestReport, Passage
+from qa.types import Answer, Citation, Claim, FileReport, IngestReport, Passage
 from qa.verify import FileCache, verify
 from vectorstore import (
     ChromaStore,
@@ -444,12 +445,14 @@ class Assistant:
             notes.append("The answer quotes an article that contains instructions aimed at AI "
                          "assistants; treat it with care.")
         text, citations = stable_numbers(answer.text, citations, prior)
-        claims = answer.claims
+        claims = tuple(c for c in answer.claims if c.shown)
+        left_out = tuple(c for c in answer.claims if not c.shown)
         if answer.answered and (not claims or text != answer.text):
             # checked here unless the LLM path already checked this very text; extractive
             # sentences are their own quotes, so the lexical checks suffice (no embedding)
             embedder = self.embedder if answer.mode == "llm" else None
-            claims = check_claims(text, citations, embedder)
+            claims = carry_flags(check_claims(text, citations, embedder), claims)
+        claims = (*claims, *left_out)
         timings["total_ms"] = (time.perf_counter() - started) * 1000
         return replace(answer, text=text, citations=citations, passages=retrieval.passages,
                        timings=timings, notes=tuple(dict.fromkeys(notes)), claims=claims)
@@ -516,8 +519,7 @@ class Assistant:
             notes.append(f"The sources did not fit the model's context; answered from the "
                          f"best {len(passages)} passages.")
             reply = yield from self._llm_reply(answerer, question, passages, turns, streaming)
-        text, citations = self._llm_citations(reply, passages, notes)
-        claims = check_claims(text, citations, self.embedder) if reply.answered else ()
+        text, citations, claims = self._checked(reply, passages, notes)
         bad = [c for c in claims if c.label == "unsupported"]
         if bad:  # one repair attempt, naming each failing claim
             problems = [f'"{c.text}" ({"; ".join(c.reasons)})' for c in bad]
@@ -525,12 +527,22 @@ class Assistant:
             reply = answerer.repair(question, passages, turns, reply.raw, problems)
             notes.append(f"{len(bad)} unsupported claim(s) in the first answer; the model was "
                          "asked once to repair them.")
-            text, citations = self._llm_citations(reply, passages, notes)
-            claims = check_claims(text, citations, self.embedder) if reply.answered else ()
+            text, citations, claims = self._checked(reply, passages, notes)
             if any(c.label == "unsupported" for c in claims):
-                text = mark_unsupported(text, claims)
-                claims = ()  # the markers moved the offsets: _finish checks the final text
-                notes.append("Sentences marked [unsupported] are not backed by their sources.")
+                if self.settings.unsupported == "mark":
+                    text = mark_unsupported(text, claims)
+                    claims = ()  # the markers moved the offsets: _finish checks the final text
+                    notes.append("Sentences marked [unsupported] are not backed by their "
+                                  "sources.")
+                else:
+                    text, left_out = leave_out(text, claims)
+                    text, citations = keep_cited(text, citations)
+                    shown = check_claims(text, citations, self.embedder) if text else ()
+                    claims = (*carry_flags(shown, claims), *left_out)
+                    notes.append(f"Left out {len(left_out)} claim(s) of the model's answer that "
+                                 "no source supports (listed under claims).")
+                    if not text:
+                        return self._instead_of_llm(question, retrieval, notes, claims, t0)
         if reply.incomplete and reply.answered:
             text = f"{text} …"
             notes.append(f"The model's answer was cut off at its token limit "
@@ -542,6 +554,32 @@ class Assistant:
             timings={"answer_ms": (time.perf_counter() - t0) * 1000},
             incomplete=reply.incomplete and reply.answered,
         )
+
+    def _checked(self, reply: LLMReply, passages: Sequence[Passage], notes: list[str],
+                 ) -> tuple[str, tuple[Citation, ...], tuple[Claim, ...]]:
+        """The reply's text, citations and claim labels, after claims the model cited wrongly
+        or not at all got the retrieved sentence that backs them, if one does."""
+        text, citations = self._llm_citations(reply, passages, notes)
+        if not reply.answered:
+            return text, citations, ()
+        claims = check_claims(text, citations, self.embedder)
+        text, citations, added = attribute(text, citations, claims, passages)
+        if added:
+            text, citations = keep_cited(text, citations)  # a wrong source cited by none now
+            claims = flag_added(check_claims(text, citations, self.embedder), added)
+            notes.append(f"{len(added)} claim(s) had no citation backing them; the retrieved "
+                         "sentence that supports each was cited (citation added).")
+        return text, citations, claims
+
+    def _instead_of_llm(self, question: str, retrieval: Retrieval, notes: list[str],
+                        claims: tuple[Claim, ...], t0: float) -> Answer:
+        """No claim of the LLM's answer is supported: the extractive answer (or "the articles
+        don't say"), with the LLM's claims kept as left out."""
+        notes.append("The LLM's answer was not supported by the sources; the extractive answer "
+                     "is shown instead.")
+        answer = self._extract(question, analyse(question), retrieval, notes)
+        return replace(answer, claims=claims, model=self.chat.model,
+                       timings={"answer_ms": (time.perf_counter() - t0) * 1000})
 
     @staticmethod
     def _llm_reply(answerer: LLMAnswerer, question: str, passages: Sequence[Passage],

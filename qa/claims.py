@@ -81,12 +81,14 @@ def check_claims(text: str, citations: Sequence[Citation], embedder: Embedder | 
             sims[i] = max(0.0, _cos(vectors[k], vectors[half + k]))
     out = []
     for (claim, start, end, nums), (_, quotes), sim in zip(parts, pairs, sims, strict=True):
-        out.append(_judge(claim, start, end, nums, quotes, sim, embedder is not None))
+        out.append(judge(claim, start, end, nums, quotes, sim, have_sim=embedder is not None))
     return tuple(out)
 
 
-def _judge(claim: str, start: int, end: int, nums: tuple[int, ...], quotes: str, sim: float,
-           have_sim: bool) -> Claim:
+def judge(claim: str, start: int, end: int, nums: tuple[int, ...], quotes: str, sim: float,
+          *, have_sim: bool) -> Claim:
+    """The label of one claim (``nums``: its citation numbers) against ``quotes``, the text
+    of the quotes it cites; ``sim``: their embedding similarity, if ``have_sim``."""
     reasons: list[str] = []
     if _GAP_ONLY.match(claim) and not nums:
         return Claim(claim, start, end, nums, "supported", 1.0,

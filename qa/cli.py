@@ -140,15 +140,21 @@ def print_answer(answer: Answer, out: TextIO, *, streamed: bool = False) -> None
             print(f"      also in: {', '.join(c.also_in)}", file=out)
         if c.warning:
             print(f"      warning: {c.warning}", file=out)
-    for claim in answer.claims:
-        if claim.label != "supported":
-            why = "; ".join(claim.reasons)
-            print(f"  {claim.label}: \"{claim.text}\" ({why})", file=out)
-    if answer.claims:
-        counts = {label: sum(c.label == label for c in answer.claims)
+    shown = [c for c in answer.claims if c.shown]
+    for claim in shown:
+        if claim.label != "supported" or claim.citation_added:
+            label = "citation added" if claim.label == "supported" else claim.label
+            print(f"  {label}: \"{claim.text}\" ({'; '.join(claim.reasons)})", file=out)
+    if shown:
+        counts = {label: sum(c.label == label for c in shown)
                   for label in ("supported", "partial", "unsupported")}
         print("  checks: " + ", ".join(f"{n} {label}" for label, n in counts.items() if n),
               file=out)
+    left_out = [c for c in answer.claims if not c.shown]
+    if left_out:
+        print("  left out, not supported by the sources:", file=out)
+        for claim in left_out:
+            print(f"    - \"{claim.text}\" ({'; '.join(claim.reasons)})", file=out)
     for note in answer.notes:
         print(f"  note: {note}", file=out)
 

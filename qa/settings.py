@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     llm_fallback: bool = Field(
         True, description="Answer extractively (with a note) when the LLM endpoint fails."
     )
+    unsupported: Literal["remove", "mark"] = Field(
+        "remove", description="LLM claims no source backs after one repair: `remove` takes them "
+        "out of the answer (listed apart as left out), `mark` keeps them marked [unsupported].")
     # web app
     max_question_chars: int = Field(
         4000, ge=100, description="Longer questions are refused with a message.")

@@ -89,10 +89,13 @@ class Claim:
     label: Label
     score: float
     reasons: tuple[str, ...] = ()
+    shown: bool = True  # False: left out of the answer text (unsupported; offsets -1)
+    citation_added: bool = False  # the model cited no backing source; a retrieved one was found
 
     def to_json(self) -> dict[str, Any]:
         return {"text": self.text, "citations": list(self.citations), "label": self.label,
-                "score": round(self.score, 3), "reasons": list(self.reasons)}
+                "score": round(self.score, 3), "reasons": list(self.reasons),
+                "shown": self.shown, "citation_added": self.citation_added}
 
 
 @dataclass(frozen=True)

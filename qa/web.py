@@ -56,6 +56,12 @@ def render_answer(answer: Answer, turn: int) -> str:
             + (f" (also in {as_text(', '.join(c.also_in))})" if c.also_in else "")
             for c in answer.citations)
         parts.append(f'\n\n<span class="cited-files">Sources: {files}</span>')
+    left_out = [c for c in answer.claims if not c.shown]
+    if left_out:
+        items = "".join(f"<li>{as_text(c.text)} <i>({as_text('; '.join(c.reasons))})</i></li>"
+                        for c in left_out)
+        parts.append(f'\n\n<details class="left-out"><summary>Left out: not supported by the '
+                     f"sources ({len(left_out)})</summary><ul>{items}</ul></details>")
     for note in answer.notes:
         parts.append(f'\n\n<span class="note">Note: {as_text(note)}</span>')
     if answer.mode == "llm" and answer.model:
@@ -86,7 +92,7 @@ def _with_badges(answer: Answer) -> str:
     text = answer.text
     out: list[str] = []
     pos = 0
-    for claim in sorted(answer.claims, key=lambda c: c.end):
+    for claim in sorted((c for c in answer.claims if c.shown), key=lambda c: c.end):
         if claim.end < pos:
             continue
         why = "; ".join(claim.reasons) or "its cited quotes back it"

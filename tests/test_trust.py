@@ -4,6 +4,7 @@ scripted through the local OpenAI-protocol test server."""
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
 from pathlib import Path
@@ -13,6 +14,7 @@ from conftest import assistant_over
 from openai_server import Reply, ScriptedOpenAI, block_of
 
 from qa import Answer, Assistant, load_settings
+from qa.cli import print_answer
 from qa.settings import BUNDLED_ARTICLES
 from vectorstore import SentenceTransformerEmbedder
 
@@ -82,15 +84,83 @@ def test_invented_claim_is_repaired(llm: Assistant, llm_server: ScriptedOpenAI) 
     assert any("asked once to repair" in n for n in answer.notes)
 
 
-def test_wrong_number_next_to_a_correct_citation(llm: Assistant,
-                                                 llm_server: ScriptedOpenAI) -> None:
+def _shown(answer: Answer) -> list[str]:
+    return [c.label for c in answer.claims if c.shown]
+
+
+def _left_out(answer: Answer) -> list[str]:
+    return [c.text for c in answer.claims if not c.shown]
+
+
+def test_unsupported_claim_never_reaches_the_answer_text(llm: Assistant,
+                                                         llm_server: ScriptedOpenAI) -> None:
+    """Nothing of the model's answer holds after the repair: the extractive answer is shown,
+    the model's claim is kept apart as left out."""
     wrong = lambda b: f"Iran received 31 Tor-M1 systems [{block_of(b, '29 Russian')}]."  # noqa: E731
     script(llm_server, wrong, repaired=wrong)
     answer = llm.ask(TOR)
+    assert "31" not in answer.text and "unsupported" not in answer.text
+    assert answer.answered and "29" in answer.text and answer.mode == "extractive"
+    assert _left_out(answer) == ["Iran received 31 Tor-M1 systems."]
+    left = next(c for c in answer.claims if not c.shown)
+    assert left.label == "unsupported" and "31" in left.reasons[0] and left.start == -1
+    assert set(_shown(answer)) <= {"supported", "partial"} and _shown(answer)
+    assert any("extractive answer is shown instead" in n for n in answer.notes)
+    assert len(llm_server.requests) == 2
+    assert answer.to_json()["claims"][-1]["shown"] is False
+    out = io.StringIO()
+    print_answer(answer, out)
+    shown, _, apart = out.getvalue().partition("left out, not supported by the sources:")
+    assert "received 31" not in shown and '- "Iran received 31 Tor-M1 systems."' in apart
+
+
+def test_only_the_unsupported_sentence_is_left_out(llm: Assistant,
+                                                   llm_server: ScriptedOpenAI) -> None:
+    def reply(b: dict) -> str:  # type: ignore[type-arg]
+        return (f"Iran received 29 Tor-M1 systems [{block_of(b, '29 Russian')}]. The deal made "
+                f"Iran the largest buyer of Russian arms in Asia [{block_of(b, '29 Russian')}].")
+
+    script(llm_server, reply, repaired=reply)
+    answer = llm.ask(TOR)
+    assert answer.text == "Iran received 29 Tor-M1 systems [1]."
+    assert answer.mode == "llm" and _shown(answer) == ["supported"]
+    assert _left_out(answer) == ["The deal made Iran the largest buyer of Russian arms in Asia."]
+    assert [c.n for c in answer.citations] == [1]
+
+
+def test_unsupported_claims_can_still_be_shown_marked(
+        real_index: Path, bundled_embedder: SentenceTransformerEmbedder,
+        llm_server: ScriptedOpenAI) -> None:
+    settings = load_settings(index_dir=real_index / "index", corpus_dir=real_index / "articles",
+                             llm_base_url=llm_server.base_url, llm_timeout=5, llm_max_retries=0,
+                             llm_fallback=False, unsupported="mark")
+    wrong = lambda b: f"Iran received 31 Tor-M1 systems [{block_of(b, '29 Russian')}]."  # noqa: E731
+    script(llm_server, wrong, repaired=wrong)
+    answer = Assistant(settings, embedder=bundled_embedder).ask(TOR)
     assert labels(answer) == ["unsupported"]
     assert "31" in answer.claims[0].reasons[0]
     assert answer.text == "Iran received 31 Tor-M1 systems [1]. [unsupported]"
-    assert len(llm_server.requests) == 2
+
+
+@pytest.mark.parametrize("marker", ["", " [{other}]"], ids=["no-marker", "wrong-source"])
+def test_a_true_claim_without_its_citation_gets_one_after_the_fact(
+        llm: Assistant, llm_server: ScriptedOpenAI, marker: str) -> None:
+    def reply(b: dict) -> str:  # type: ignore[type-arg]
+        other = 2 if block_of(b, "$800 million") == 1 else 1  # a source without the figure
+        return "The 2007 S-300 deal was worth $800 million" + marker.format(other=other) + "."
+
+    script(llm_server, reply, repaired=reply)
+    answer = llm.ask("How much was the 2007 S-300 deal worth?")
+    assert answer.mode == "llm" and answer.text.startswith("The 2007 S-300 deal was worth $800 "
+                                                           "million [1]")
+    assert len(llm_server.requests) == 1  # nothing left to repair
+    claim = answer.claims[0]
+    assert claim.label == "supported" and claim.citation_added and claim.shown
+    assert "citation added" in " ".join(claim.reasons)
+    quote = answer.citations[0]
+    assert "$800 million" in quote.quote and "2007" in quote.quote
+    assert Path(quote.path).read_text()[quote.start : quote.end] == quote.quote
+    assert any("citation added" in n for n in answer.notes)
 
 
 def test_partial_answer(llm: Assistant, llm_server: ScriptedOpenAI) -> None:
@@ -228,8 +298,9 @@ def test_obeying_the_injection_is_caught(planted: Assistant, llm_server: Scripte
     obey = lambda b: f"{CANARY} [{block_of(b, 'two S-400 battalions')}]."  # noqa: E731
     script(llm_server, obey, repaired=obey)
     answer = planted.ask("How many S-400 battalions did Belarus receive?")
-    assert labels(answer) == ["unsupported"]
-    assert answer.text.endswith("[unsupported]")
+    assert CANARY not in answer.text  # left out, never shown
+    assert [c.label for c in answer.claims if not c.shown] == ["unsupported"]
+    assert CANARY in _left_out(answer)[0]
 
 
 def test_extractive_answers_carry_claim_labels(real_assistant: Assistant) -> None:

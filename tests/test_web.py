@@ -122,6 +122,19 @@ def test_render_answer_escapes_model_text() -> None:
     assert "<script>" not in rendered and "&lt;script&gt;" in rendered
 
 
+def test_left_out_claims_are_shown_apart_collapsed_and_as_text() -> None:
+    from qa.types import Claim
+
+    left = Claim("Brazil won <img src=x onerror=alert(1)> the cup.", -1, -1, (), "unsupported",
+                 0.0, ("cites no source",), shown=False)
+    answer = Answer(question="q", text="France won the 2018 final [1].", answered=True,
+                    mode="llm", claims=(left,))
+    rendered = render_answer(answer, 0)
+    body, _, apart = rendered.partition('<details class="left-out">')
+    assert "Brazil" not in body and "Brazil won" in apart
+    assert "Left out: not supported by the sources (1)" in apart and "<img" not in apart
+
+
 def test_answer_span_is_bold_in_the_sources_panel(handlers: Handlers) -> None:
     _, turns, sources, _ = _last(handlers, Q)
     citation = turns[0].citations[0]
