@@ -289,9 +289,10 @@ class Handlers:
                            render_sources(turns), "")
                     return
                 text += piece
-                # shown as text while it streams: links and images only after the final
-                # answer's cleaning (qa/safety.py)
-                yield _with_reply(chat, as_text(text)), turns, sources, ""
+                # shown as text while it streams, marked as not yet checked: the checked
+                # answer replaces it (claims no source backs are left out of that one)
+                yield (_with_reply(chat, f'{as_text(text)} <span class="note">checking…</span>'),
+                       turns, sources, "")
         except QAError as exc:
             yield _with_reply(chat, _error(str(exc))), turns, sources, ""
         except Exception as exc:  # never a traceback in the chat

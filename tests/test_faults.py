@@ -218,3 +218,21 @@ def test_unreachable_endpoint_fails_fast(real_index: Path,
     answer = Assistant(settings, embedder=bundled_embedder).ask(Q)
     assert time.perf_counter() - started < 3
     _fell_back(answer, r"cannot reach the LLM endpoint")
+
+
+def test_streamed_text_is_marked_checking_until_the_checked_answer_replaces_it(
+        make: Make, llm_server: ScriptedOpenAI) -> None:
+    def respond(body: dict) -> Reply:  # type: ignore[type-arg]
+        n = block_of(body, "29 Russian-made")
+        return Reply(f"Iran received 29 Tor-M1 air defense systems [{n}]. Brazil won the 2018 "
+                     f"World Cup [{n}].", chunk=6)
+
+    llm_server.set()
+    llm_server.responder = respond
+    states = [chat[-1]["content"] for chat, *_ in Handlers(make()).respond(Q, [], [], "llm", 5)]
+    streaming = [s for s in states if "checking…" in s]
+    assert len(streaming) >= 3 and any("Brazil" in s for s in streaming)
+    final = states[-1]
+    assert "checking…" not in final and "Iran received 29" in final
+    body, _, left_out = final.partition('<details class="left-out">')
+    assert "Brazil" not in body and "Brazil won the 2018 World Cup" in left_out
