@@ -264,7 +264,8 @@ def _eval(assistant: Assistant, args: argparse.Namespace, out: TextIO, err: Text
         ev.judge(assistant.chat, rows, assistant.settings.prompts_dir)
     report = ev.build_report(rows, settings, probe)
     written = ev.write_outputs(report, Path(args.out))
-    for name in (*ev.HEADLINE, *(["abstention_auc"] if probe else [])):
+    llm_only = ev.LLM_HEADLINE if mode == "llm" else ()
+    for name in (*ev.HEADLINE, *llm_only, *(["abstention_auc"] if probe else [])):
         print(f"  {name:<21} {report.overall[name].fmt()}", file=out)
     print(f"wrote {', '.join(str(p) for p in written)}", file=err)
     if args.compare:

