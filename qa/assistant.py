@@ -520,11 +520,15 @@ class Assistant:
                          f"best {len(passages)} passages.")
             reply = yield from self._llm_reply(answerer, question, passages, turns, streaming)
         text, citations, claims = self._checked(reply, passages, notes)
+        tokens = {"prompt_tokens": reply.prompt_tokens,
+                  "completion_tokens": reply.completion_tokens}
         bad = [c for c in claims if c.label == "unsupported"]
         if bad:  # one repair attempt, naming each failing claim
             problems = [f'"{c.text}" ({"; ".join(c.reasons)})' for c in bad]
             log.info("repairing %d unsupported claim(s)", len(bad))
             reply = answerer.repair(question, passages, turns, reply.raw, problems)
+            tokens = {"prompt_tokens": tokens["prompt_tokens"] + reply.prompt_tokens,
+                      "completion_tokens": tokens["completion_tokens"] + reply.completion_tokens}
             notes.append(f"{len(bad)} unsupported claim(s) in the first answer; the model was "
                          "asked once to repair them.")
             text, citations, claims = self._checked(reply, passages, notes)
@@ -542,7 +546,8 @@ class Assistant:
                     notes.append(f"Left out {len(left_out)} claim(s) of the model's answer that "
                                  "no source supports (listed under claims).")
                     if not text:
-                        return self._instead_of_llm(question, retrieval, notes, claims, t0)
+                        return replace(self._instead_of_llm(question, retrieval, notes, claims,
+                                                            t0), tokens=tokens)
         if reply.incomplete and reply.answered:
             text = f"{text} …"
             notes.append(f"The model's answer was cut off at its token limit "
@@ -552,7 +557,7 @@ class Assistant:
             answered=reply.answered, mode="llm", citations=citations if reply.answered else (),
             model=self.chat.model, notes=tuple(notes), claims=claims,
             timings={"answer_ms": (time.perf_counter() - t0) * 1000},
-            incomplete=reply.incomplete and reply.answered,
+            incomplete=reply.incomplete and reply.answered, tokens=tokens,
         )
 
     def _checked(self, reply: LLMReply, passages: Sequence[Passage], notes: list[str],

@@ -25,7 +25,7 @@ HEADLINE = ("accuracy", "answer_accuracy", "hit@1", "hit@5", "mrr", "citation_va
             "false_abstention", "false_abstention_top5", "correct_abstention", "hallucination")
 # LLM mode: what reaches the reader (unsupported_shown must be 0), what was done to get there
 LLM_HEADLINE = ("unsupported_shown", "left_out", "citation_added", "fallback",
-                "latency_p50_ms", "latency_p95_ms")
+                "tokens_per_answer", "latency_p50_ms", "latency_p95_ms")
 
 
 def _commit() -> str:
@@ -134,6 +134,7 @@ def evaluate_one(assistant: Assistant, q: EvalQuestion, mode: Mode,
                                         for c in answer.claims),
         "claims_left_out": sum(not c.shown for c in answer.claims),
         "claims_citation_added": sum(c.citation_added for c in answer.claims),
+        "llm_tokens": sum(answer.tokens.values()),
         "notes": list(answer.notes),
     }
 

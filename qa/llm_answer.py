@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from qa.citations import MARKER, MarkerRewriter, tidy
-from qa.llm import ChatModel, Message
+from qa.llm import ChatModel, Message, Usage
 from qa.prompts import render
 from qa.safety import LinkGuard, sanitize_source, visible
 from qa.types import Passage
@@ -27,6 +27,8 @@ class LLMReply:
     dropped: tuple[int, ...]
     raw: str
     incomplete: bool = False  # cut at the token limit
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
 
 def _attr(value: str) -> str:
@@ -78,14 +80,14 @@ class LLMAnswerer:
         raw, usage = self.chat.complete(msgs)
         rewriter = MarkerRewriter(frozenset(range(1, len(passages) + 1)))
         text = rewriter.feed(raw) + rewriter.flush()
-        return self._reply(raw, text, rewriter, passages, usage.finish_reason == "length")
+        return self._reply(raw, text, rewriter, passages, usage)
 
     def answer(self, question: str, passages: Sequence[Passage],
                history: Sequence[tuple[str, str]] = ()) -> LLMReply:
         raw, usage = self.chat.complete(self.messages(question, passages, history))
         rewriter = MarkerRewriter(frozenset(range(1, len(passages) + 1)))
         text = rewriter.feed(raw) + rewriter.flush()
-        return self._reply(raw, text, rewriter, passages, usage.finish_reason == "length")
+        return self._reply(raw, text, rewriter, passages, usage)
 
     def stream(self, question: str, passages: Sequence[Passage],
                history: Sequence[tuple[str, str]] = ()) -> Iterator[str | LLMReply]:
@@ -127,14 +129,18 @@ class LLMAnswerer:
             tail = guard.feed(shown[-1]) + guard.flush()
             if tail:
                 yield tail
-        yield self._reply(raw, "".join(shown), rewriter, passages,
-                          usage is not None and usage.finish_reason == "length")
+        yield self._reply(raw, "".join(shown), rewriter, passages, usage)
 
     @staticmethod
     def _reply(raw: str, text: str, rewriter: MarkerRewriter,
-               passages: Sequence[Passage], incomplete: bool = False) -> LLMReply:
+               passages: Sequence[Passage], usage: Usage | None) -> LLMReply:
+        prompt = (usage.prompt_tokens or 0) if usage else 0
+        completion = (usage.completion_tokens or 0) if usage else 0
         if SENTINEL in raw or not raw.strip():
-            return LLMReply("", False, (), tuple(rewriter.dropped), raw)
+            return LLMReply("", False, (), tuple(rewriter.dropped), raw,
+                            prompt_tokens=prompt, completion_tokens=completion)
         order = sorted(rewriter.mapping, key=rewriter.mapping.__getitem__)
         return LLMReply(tidy(text), True, tuple(passages[i - 1] for i in order),
-                        tuple(rewriter.dropped), raw, incomplete)
+                        tuple(rewriter.dropped), raw,
+                        usage is not None and usage.finish_reason == "length",
+                        prompt_tokens=prompt, completion_tokens=completion)

@@ -157,6 +157,8 @@ def question_scores(row: Mapping[str, Any]) -> dict[str, float | None]:
     s["citation_added"] = (row.get("claims_citation_added", 0) / len(labels)
                            if llm and labels else None)
     s["fallback"] = float(row["mode"] != "llm") if llm else None
+    # prompt + completion tokens of every LLM call for the answer (the repair's included)
+    s["tokens_per_answer"] = float(row.get("llm_tokens", 0)) if llm else None
     judged = row.get("judge_correct")
     s["judge_accuracy"] = None if judged is None else float(judged)
     s["false_abstention"] = float(not answered) if answerable else None
@@ -174,7 +176,7 @@ METRIC_NAMES = (
     "citation_recall", "citation_support", "false_abstention", "false_abstention_top5",
     "hallucination", "correct_abstention",
     "judge_accuracy", "claims_supported", "unsupported_shown", "left_out", "citation_added",
-    "fallback"]
+    "fallback", "tokens_per_answer"]
 )
 
 

@@ -115,6 +115,7 @@ class Answer:
     claims: tuple[Claim, ...] = ()
     standalone_question: str | None = None  # a follow-up rewritten with the conversation
     incomplete: bool = False  # the LLM's answer was cut short (token limit)
+    tokens: Mapping[str, int] = field(default_factory=dict)  # LLM prompt/completion tokens
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -136,6 +137,7 @@ class Answer:
             "claims": [c.to_json() for c in self.claims],
             "standalone_question": self.standalone_question,
             "incomplete": self.incomplete,
+            "tokens": dict(self.tokens),
         }
 
 

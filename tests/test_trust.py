@@ -66,6 +66,9 @@ def test_fully_supported_answer(llm: Assistant, llm_server: ScriptedOpenAI) -> N
     assert labels(answer) == ["supported"]
     assert answer.text == "Iran received 29 Tor-M1 air defense systems [1]."
     assert len(llm_server.requests) == 1  # no repair needed
+    # the scripted server reports 100 prompt tokens and one completion token per word
+    assert answer.tokens == {"prompt_tokens": 100, "completion_tokens": 8}
+    assert answer.to_json()["tokens"] == answer.tokens
 
 
 def test_invented_claim_is_repaired(llm: Assistant, llm_server: ScriptedOpenAI) -> None:
