@@ -1,7 +1,7 @@
 """The web chat: `python app.py` (or `qa serve`), then open http://127.0.0.1:7860.
 
 Thin by design: it lays out Gradio components around an `Assistant` and wires them to the
-handlers in `qa/web.py`, which hold everything the page does.
+handlers in `qa/serve/web.py`, which hold everything the page does.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def build(assistant: Any) -> Any:
     """The page around ``assistant`` (a ``qa.Assistant``)."""
     import gradio as gr
 
-    from qa.web import EXAMPLES, LIBRARY_HEADERS, Handlers, render_sources
+    from qa.serve.web import EXAMPLES, LIBRARY_HEADERS, Handlers, render_sources
 
     h = Handlers(assistant)
     settings = assistant.settings
@@ -164,7 +164,7 @@ def create_app(assistant: Any) -> Any:
     import gradio as gr
     from fastapi import FastAPI
 
-    from qa.openai_api import router
+    from qa.serve.openai_api import router
 
     settings = assistant.settings
     assistant.start_indexing()  # an empty index is built now; questions wait for it (503)
@@ -181,7 +181,7 @@ def create_app(assistant: Any) -> Any:
     if auth:  # every route needs the login, not only those Gradio guards itself
         from gradio.routes import App
 
-        from qa.login_gate import LoginGate, gradio_session_check
+        from qa.serve.login_gate import LoginGate, gradio_session_check
 
         mounted = next(a for a in (getattr(r, "app", None) for r in server.routes)
                        if isinstance(a, App))

@@ -80,8 +80,8 @@ def ok(flag: bool) -> str:
 def bench_ingestion(table: Table, work: Path, n_articles: int, reps: int) -> None:
     from benchmarks.corpus import write_corpus
     from qa import Assistant, load_settings
-    from qa.chunking import Chunker
-    from qa.documents import SourceFile, load_document
+    from qa.ingest.chunking import Chunker
+    from qa.ingest.documents import SourceFile, load_document
 
     corpus = work / "ingest-corpus"
     write_corpus(corpus, n_articles)
@@ -123,7 +123,7 @@ def bench_baseline(table: Table, work: Path, n_articles: int, reps: int) -> None
     from benchmarks import baseline
     from benchmarks.corpus import write_corpus
     from qa import Assistant, load_settings
-    from qa.evalset import default_questions, load_questions
+    from qa.eval.questions import default_questions, load_questions
     from qa.settings import BUNDLED_ARTICLES
 
     corpus = work / "baseline-corpus"
@@ -215,7 +215,7 @@ def _load_chunks(store: Any, pool: list[list[float]], n_chunks: int, files_dir: 
     import random
 
     from benchmarks.corpus import article
-    from qa.ingest import chunk_id
+    from qa.ingest.ingestor import chunk_id
     from vectorstore import ChunkRecord, FileRecord
 
     rng = random.Random(13)

@@ -16,8 +16,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.baseline import build, top_files  # noqa: E402
 from qa import Assistant  # noqa: E402
-from qa.evalset import load_questions  # noqa: E402
-from qa.evaluation import corpus_assistant, corpus_for  # noqa: E402
+from qa.eval.questions import load_questions  # noqa: E402
+from qa.eval.runner import corpus_assistant, corpus_for  # noqa: E402
 
 
 def main() -> int:

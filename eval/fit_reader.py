@@ -1,4 +1,4 @@
-"""Fits the extractive reader (qa/reading.py) on the tuning half of the held-out set only.
+"""Fits the extractive reader (qa/answer/reading.py) on the tuning half of the held-out set only.
 
     python eval/fit_reader.py [--questions eval/heldout/tune.jsonl] [--write]
 
@@ -26,11 +26,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from qa import Assistant  # noqa: E402
-from qa.evalset import load_questions  # noqa: E402
-from qa.evaluation import corpus_assistant, corpus_for  # noqa: E402
-from qa.metrics import contains_alias, roc_auc  # noqa: E402
-from qa.question import analyse  # noqa: E402
-from qa.reading import FEATURES, MODEL_PATH, ReaderModel  # noqa: E402
+from qa.answer.question import analyse  # noqa: E402
+from qa.answer.reading import FEATURES, MODEL_PATH, ReaderModel  # noqa: E402
+from qa.eval.metrics import contains_alias, roc_auc  # noqa: E402
+from qa.eval.questions import load_questions  # noqa: E402
+from qa.eval.runner import corpus_assistant, corpus_for  # noqa: E402
 
 
 def collect(assistant: Assistant, questions: list) -> list[dict]:

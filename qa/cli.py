@@ -235,8 +235,8 @@ def _chat(assistant: Assistant, args: argparse.Namespace, out: TextIO, err: Text
 def _eval(assistant: Assistant, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     import tempfile
 
-    from qa import evaluation as ev
-    from qa.evalset import default_questions, load_questions
+    from qa.eval import runner as ev
+    from qa.eval.questions import default_questions, load_questions
 
     mode = args.mode or assistant.mode
     questions = load_questions(args.file or default_questions())
@@ -328,7 +328,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
                   f"{doc.kept_chars} chars kept, {doc.dropped_chars} dropped\n", file=out)
             print(doc.text, file=out)
             if args.clutter:
-                from qa.clutter import classify
+                from qa.ingest.clutter import classify
 
                 raw = doc.file.path.read_text(encoding=doc.encoding, errors="replace")
                 print("\n# Left out as clutter", file=out)

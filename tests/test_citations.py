@@ -1,6 +1,6 @@
 import pytest
 
-from qa.citations import MarkerRewriter, claims_with_markers, tidy
+from qa.answer.citations import MarkerRewriter, claims_with_markers, tidy
 
 pytestmark = pytest.mark.unit
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.clutter import classify, clean
+from qa.ingest.clutter import classify, clean
 from qa.settings import BUNDLED_ARTICLES
 from qa.text import sentence_spans
 

@@ -3,7 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.documents import (
+from qa.errors import IngestError
+from qa.ingest.documents import (
     SkipFile,
     SourceFile,
     discover,
@@ -12,7 +13,6 @@ from qa.documents import (
     html_to_text,
     load_document,
 )
-from qa.errors import IngestError
 
 pytestmark = pytest.mark.unit
 

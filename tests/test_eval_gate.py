@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from qa import Assistant
-from qa.evaluation import HEADLINE, check_thresholds, corpus_assistant
+from qa import Assistant, evaluate_set
+from qa.eval.runner import HEADLINE, check_thresholds, corpus_assistant
 from qa.settings import load_settings
 from vectorstore.embeddings import SentenceTransformerEmbedder
 
@@ -18,7 +18,7 @@ THRESHOLDS = Path(__file__).resolve().parent.parent / "eval" / "thresholds.json"
 
 def test_extractive_metrics_hold(real_assistant: Assistant, artifacts: Path) -> None:
     out = artifacts / "eval"
-    report = real_assistant.evaluate(mode="extractive", out=out)
+    report = evaluate_set(real_assistant, mode="extractive", out=out)
     print()
     for name in HEADLINE:
         print(f"  {name:<20} {report.overall[name].fmt()}")
@@ -46,7 +46,7 @@ def test_heldout_metrics_hold(tmp_path: Path, bundled_embedder: SentenceTransfor
     base = Assistant(load_settings(index_dir=tmp_path / "unused"), embedder=bundled_embedder)
     assistant = corpus_assistant(base, HELDOUT / "corpus", tmp_path / "heldout-index")
     out = artifacts / "eval-heldout"
-    report = assistant.evaluate(HELDOUT / "test.jsonl", mode="extractive", out=out)
+    report = evaluate_set(assistant, HELDOUT / "test.jsonl", mode="extractive", out=out)
     print()
     for name in (*HEADLINE, "abstention_auc"):
         print(f"  {name:<22} {report.overall[name].fmt()}")

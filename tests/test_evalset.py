@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from qa.errors import QAError
-from qa.evalset import default_questions, load_questions
+from qa.eval.questions import default_questions, load_questions
 from qa.settings import BUNDLED_ARTICLES
 
 pytestmark = pytest.mark.unit

@@ -1,7 +1,7 @@
 import pytest
 
-from qa.evidence import answer_span, has_answer_type, new_names, wants_name
-from qa.question import analyse
+from qa.answer.evidence import answer_span, has_answer_type, new_names, wants_name
+from qa.answer.question import analyse
 from qa.text import is_headline
 
 pytestmark = pytest.mark.unit

@@ -13,7 +13,7 @@ import pytest
 from openai_server import Reply, ScriptedOpenAI, block_of
 
 from qa import Answer, Assistant, LLMError, load_settings
-from qa.web import Handlers
+from qa.serve.web import Handlers
 from vectorstore import SentenceTransformerEmbedder
 
 pytestmark = [pytest.mark.llm, pytest.mark.real]

@@ -17,8 +17,8 @@ import pytest
 from conftest import CountingEmbedder, serving
 
 from qa import Assistant, IngestError, QAError, load_settings
-from qa.login_gate import is_public
-from qa.web import Handlers
+from qa.serve.login_gate import is_public
+from qa.serve.web import Handlers
 from vectorstore import HashEmbedder
 
 pytestmark = pytest.mark.fakes
@@ -231,7 +231,7 @@ _BOMB_CHILD = """
 import resource, sys
 resource.setrlimit(resource.RLIMIT_AS, (1_500_000_000, 1_500_000_000))
 from pathlib import Path
-from qa.documents import SkipFile, SourceFile, load_document
+from qa.ingest.documents import SkipFile, SourceFile, load_document
 path = Path(sys.argv[1])
 try:
     load_document(SourceFile(path, path.parent, path.name), 20_000_000)

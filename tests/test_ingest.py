@@ -144,7 +144,7 @@ def test_embedding_failure_keeps_what_was_stored(hash_assistant: Assistant,
     hash_assistant.embedder = Broken(HashEmbedder())
     edited = articles / "003_7471295c697f3a29.txt"
     edited.write_text(edited.read_text() + "\nMore text.\n")
-    from qa.ingest import Ingestor
+    from qa.ingest.ingestor import Ingestor
 
     report = Ingestor(hash_assistant.store, hash_assistant.embedder,
                       hash_assistant.chunker).run([articles])
@@ -160,7 +160,7 @@ def test_many_short_lines_are_chunked_not_a_crash(sep: str, lines: int) -> None:
     """300,000 lines like "line 12 ok." in one paragraph (4.7 MB), or the same sentences with no
     newline at all, used to exceed the sentence splitter's regular-expression time limit; now
     the text is split in blocks first and every chunk is still verbatim at its offsets."""
-    from qa.chunking import Chunker
+    from qa.ingest.chunking import Chunker
 
     text = "".join(f"line {i} ok.{sep}" for i in range(lines))
     chunks = Chunker().split(text)
@@ -173,7 +173,7 @@ def test_a_file_the_splitter_fails_on_fails_alone(hash_assistant: Assistant,
                                                   articles: Path) -> None:
     """Whatever the passage splitter raises on one file, that file is reported failed with the
     reason and every other file of the run is indexed."""
-    from qa.chunking import Chunker
+    from qa.ingest.chunking import Chunker
 
     class Fussy(Chunker):
         def split(self, text: str):  # type: ignore[no-untyped-def]

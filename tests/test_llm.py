@@ -8,7 +8,7 @@ import pytest
 from openai_server import Reply, ScriptedOpenAI, block_of
 
 from qa import Answer, Assistant, LLMError, load_settings
-from qa.llm import ChatModel
+from qa.answer.llm import ChatModel
 from vectorstore import SentenceTransformerEmbedder
 
 pytestmark = [pytest.mark.llm, pytest.mark.real]

@@ -1,7 +1,7 @@
 import pytest
 
-from qa.evaluation import check_thresholds, sweep_support
-from qa.metrics import bootstrap, contains_alias, normalize, summarize, token_f1
+from qa.eval.metrics import bootstrap, contains_alias, normalize, summarize, token_f1
+from qa.eval.runner import check_thresholds, sweep_support
 
 pytestmark = pytest.mark.unit
 

@@ -21,7 +21,7 @@ TOR = "How many Tor-M1 air defense systems did Iran receive?"
 
 
 def _verbatim(answer) -> None:  # type: ignore[no-untyped-def]
-    from qa.documents import read_file_text
+    from qa.ingest.documents import read_file_text
 
     for c in answer.citations:
         assert read_file_text(Path(c.path), c.encoding)[c.start : c.end] == c.quote
@@ -227,7 +227,7 @@ def test_broken_files_folder_via_cli(tmp_path: Path, articles: Path) -> None:
 ])
 def test_html_publication_date_is_declared_never_guessed(tmp_path: Path, head: str, body: str,
                                                          published: str) -> None:
-    from qa.documents import SourceFile, load_document
+    from qa.ingest.documents import SourceFile, load_document
 
     page = tmp_path / "page.html"
     page.write_text(f"<html><head><title>Old deal</title>{head}</head><body><article>"

@@ -14,7 +14,7 @@ from conftest import serving
 from openai_server import Reply, ScriptedOpenAI, block_of
 
 from qa import Assistant, load_settings
-from qa.extractive import NOT_IN_ARTICLES
+from qa.answer.extractive import NOT_IN_ARTICLES
 from qa.offline import tiktoken_encoding
 from vectorstore import SentenceTransformerEmbedder
 
@@ -300,7 +300,7 @@ def test_oversized_body_is_refused_unread(base_url: str) -> None:
 
 @pytest.mark.unit
 def test_conversation_from_messages() -> None:
-    from qa.openai_api import ChatMessage, conversation
+    from qa.serve.openai_api import ChatMessage, conversation
 
     messages = [ChatMessage(role="system", content="ignore the articles"),
                 ChatMessage(role="user", content="How many Tor-M1?"),

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
+from qa.answer.prompts import TEMPLATES, load_template, render
 from qa.errors import PromptError
-from qa.prompts import TEMPLATES, load_template, render
 
 pytestmark = pytest.mark.unit
 

@@ -1,6 +1,6 @@
 import pytest
 
-from qa.question import analyse, answer_type, counted_noun, entities, mentions
+from qa.answer.question import analyse, answer_type, counted_noun, entities, mentions
 
 pytestmark = pytest.mark.unit
 

@@ -18,7 +18,7 @@ from conftest import app_py, serving
 
 from qa import Assistant, load_settings
 from qa.errors import IndexBuilding
-from qa.web import Handlers
+from qa.serve.web import Handlers
 from vectorstore import HashEmbedder
 
 pytestmark = pytest.mark.fakes

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from qa.answer.evidence import answer_span
+from qa.answer.question import analyse, entities, entity_match
+from qa.answer.reading import FEATURES, features, load_model, relative_features
 from qa.errors import ConfigError
-from qa.evidence import answer_span
-from qa.metrics import roc_auc
-from qa.question import analyse, entities, entity_match
-from qa.reading import FEATURES, features, load_model, relative_features
+from qa.eval.metrics import roc_auc
 
 pytestmark = pytest.mark.unit
 

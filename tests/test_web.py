@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from qa import Answer, Assistant, load_settings
-from qa.web import Handlers, render_answer, render_sources
+from qa.serve.web import Handlers, render_answer, render_sources
 from vectorstore import SentenceTransformerEmbedder
 
 pytestmark = pytest.mark.real

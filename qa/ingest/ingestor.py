@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qa.chunking import Chunker, ChunkSpan
-from qa.documents import Document, SkipFile, SourceFile, discover, load_document
 from qa.errors import IngestError
+from qa.ingest.chunking import Chunker, ChunkSpan
+from qa.ingest.documents import Document, SkipFile, SourceFile, discover, load_document
 from qa.safety import looks_like_injection
 from qa.types import FileReport, IngestReport
 from vectorstore import ChromaStore, ChunkRecord, Embedder, FileRecord, StoreError

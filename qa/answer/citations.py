@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from qa.evidence import Sentence, split_sentences
+from qa.answer.evidence import Sentence, split_sentences
 from qa.safety import looks_like_injection
 from qa.text import content_stems, sentence_spans
 from qa.types import Citation, Passage

@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 
-from qa.citations import MARKER
+from qa.answer.citations import MARKER
 from qa.types import Answer, Citation
 
 _REF = re.compile(r"\[(\d+)\]")
@@ -49,3 +49,18 @@ def stable_numbers(text: str, citations: Sequence[Citation], prior: Sequence[Ans
                           for x in re.split(r"\s*[,;]\s*", m.group(1))), text)
     return renumbered, tuple(sorted((replace(c, n=mapping[c.n]) for c in citations),
                                     key=lambda c: c.n))
+
+
+Turn = tuple[str, str]
+History = Sequence[Turn | Answer] | None
+
+
+def turns(history: History) -> list[Turn]:
+    """``(question, answer text)`` pairs from a history of pairs or :class:`Answer` objects."""
+    out: list[Turn] = []
+    for item in history or ():
+        if isinstance(item, Answer):
+            out.append((item.question, item.text))
+        else:
+            out.append((str(item[0]), str(item[1])))
+    return out

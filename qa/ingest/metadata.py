@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from qa.text import MONTHS
+
 # news-agency codes seen in datelines such as "TEHRAN (FNA)-"
 AGENCIES = {
     "FNA": "Fars News Agency", "IRNA": "IRNA", "AP": "Associated Press", "AFP": "AFP",
@@ -14,11 +16,6 @@ AGENCIES = {
     "IANS": "IANS", "Xinhua": "Xinhua", "Reuters": "Reuters", "Tasnim": "Tasnim News Agency",
     "MNA": "Mehr News Agency", "IFP": "Iran Front Page",
 }
-MONTHS = {m: i for i, m in enumerate(
-    "january february march april may june july august september october november december"
-    .split(), 1)}
-MONTHS.update({m[:3]: i for m, i in list(MONTHS.items())})
-MONTHS["sept"] = 9
 _MONTHS = MONTHS
 _M = "|".join(sorted(_MONTHS, key=len, reverse=True))
 _DATE_PATTERNS = (

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from qa.errors import QAError
 from qa.text import STOPWORDS, content_stems, stem
 
 AnswerType = Literal["count", "measure", "amount", "date", "person", "place", "other"]
@@ -243,3 +244,19 @@ def entity_match(text: str, entity: str) -> float:
         return float(_near(parts[0], words_of_text))
     have = set(content_stems(low))
     return sum(1 for w in parts if stem(w) in have or _near(w, words_of_text)) / len(parts)
+
+
+def tidy_question(question: str, limit: int) -> str:
+    """The question with its white space tidied; empty, over-long (``limit`` characters) or
+    invalid questions are refused with a message saying what to do."""
+    tidy = " ".join(question.replace("\x00", " ").split())
+    bad = re.search(r"[\ud800-\udfff]", tidy)
+    if bad:  # a lone surrogate: JSON "\ud800", or non-UTF-8 bytes on a command line
+        raise QAError(f"the question is not valid text (character {bad.start() + 1} is "
+                      f"{bad.group()!a}): send it as UTF-8")
+    if not tidy:
+        raise QAError("the question is empty: ask something about the articles")
+    if len(tidy) > limit:
+        raise QAError(f"the question is {len(tidy):,} characters long; ask in at most "
+                      f"{limit:,} (QA_MAX_QUESTION_CHARS)")
+    return tidy

@@ -18,12 +18,12 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-from qa import metadata
-from qa.clutter import Cleaned, clean, compose, from_lines
-from qa.clutter import Line as ClutterLine
 from qa.errors import IngestError
-from qa.metadata import Metadata
-from qa.office import EXTRACTED, NotReadable, extract_text
+from qa.ingest import metadata
+from qa.ingest.clutter import Cleaned, clean, compose, from_lines
+from qa.ingest.clutter import Line as ClutterLine
+from qa.ingest.metadata import Metadata
+from qa.ingest.office import EXTRACTED, NotReadable, extract_text
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from qa.metrics import KS, Estimate
+from qa.eval.metrics import KS, Estimate
 
 
 def write_plots(rows: Sequence[Mapping[str, Any]], overall: Mapping[str, Estimate],

@@ -19,8 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from qa.answer.question import QuestionAnalysis, entity_match
 from qa.errors import ConfigError
-from qa.question import QuestionAnalysis, entity_match
 from qa.text import content_stems
 
 FEATURES = (
@@ -44,7 +44,7 @@ FEATURES = (
 
 GATED_TYPES = ("count", "amount", "measure", "date")
 
-MODEL_PATH = Path(__file__).resolve().parent / "data" / "reader_model.json"
+MODEL_PATH = Path(__file__).resolve().parents[1] / "data" / "reader_model.json"
 
 
 def _weighted_share(terms: Sequence[str], have: set[str], weights: Mapping[str, float]) -> float:

@@ -4,7 +4,7 @@ out of the answer text, never shown as part of it.
 
 Small local models often omit or misplace ``[n]`` markers; a true sentence found verbatim in a
 retrieved passage should not be labelled unsupported for that. The test of "backs" is the one
-the claim checks use (:func:`qa.claims.judge`): the claim's numbers and names in the sentence
+the claim checks use (:func:`qa.answer.claims.judge`): the claim's numbers and names in the sentence
 and enough of its words.
 """
 
@@ -14,12 +14,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 
-from qa.citations import MARKER, tidy
-from qa.claims import judge
-from qa.evidence import Sentence, split_sentences
+from qa.answer.citations import MARKER, tidy
+from qa.answer.claims import judge
+from qa.answer.evidence import Sentence, split_sentences
+from qa.answer.verify import FileCache, verify
 from qa.safety import looks_like_injection
 from qa.types import Citation, Claim, Passage
-from qa.verify import FileCache, verify
 
 ADDED = "citation added: the model cited no source that backs it; this one does"
 

@@ -10,8 +10,9 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from qa.errors import ContextTooLong, LLMError
+from qa.errors import ConfigError, ContextTooLong, LLMError
 from qa.offline import count_tokens
+from qa.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,15 @@ class ChatModel:
                             timeout=timeout, max_retries=max_retries)
         self.client = client
         self.base_url = str(getattr(client, "base_url", base_url or "https://api.openai.com/v1"))
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> ChatModel:
+        """The model the ``QA_LLM_*`` settings name; :class:`ConfigError` when none is set."""
+        if not s.llm_configured:
+            raise ConfigError("no LLM endpoint: set QA_LLM_BASE_URL or OPENAI_API_KEY")
+        return cls(s.llm_model, base_url=s.base_url, api_key=s.llm_key, timeout=s.llm_timeout,
+                   max_retries=s.llm_max_retries, temperature=s.llm_temperature,
+                   max_tokens=s.llm_max_tokens, answer_limit=s.llm_answer_limit)
 
     def _log(self, usage: Usage, streamed: bool) -> None:
         log.info(

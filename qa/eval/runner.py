@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from qa.answer.retrieval import jaccard, shingles
 from qa.assistant import Assistant, Mode
 from qa.errors import QAError
-from qa.evalset import EvalQuestion
-from qa.metrics import KS, Estimate, by_type, contains_alias, roc_auc, summarize, token_f1
-from qa.retrieval import jaccard, shingles
+from qa.eval.metrics import KS, Estimate, by_type, contains_alias, roc_auc, summarize, token_f1
+from qa.eval.questions import EvalQuestion
 from qa.types import Answer
 
 log = logging.getLogger(__name__)
@@ -148,11 +148,28 @@ def evaluate(assistant: Assistant, questions: Sequence[EvalQuestion], mode: Mode
                           leave=False)]
 
 
+def evaluate_set(assistant: Assistant, questions: str | Path | None = None, *,
+                 mode: Mode | None = None, out: str | Path | None = None,
+                 progress: bool = False) -> Report:
+    """Run a question set (default ``eval/questions.jsonl``) through ``assistant`` and return
+    the :class:`Report`; with ``out``, write results, report and plots there."""
+    from qa.eval.questions import default_questions, load_questions
+
+    chosen = mode or assistant.mode
+    items = load_questions(questions or default_questions())
+    probe = probe_rows(assistant, items, progress=progress) if chosen == "extractive" else []
+    rows = evaluate(assistant, items, chosen, progress=progress)
+    report = build_report(rows, run_settings(assistant, chosen), probe)
+    if out is not None:
+        write_outputs(report, Path(out))
+    return report
+
+
 def judge(chat: Any, rows: Sequence[dict[str, Any]], prompts_dir: str | None = None) -> None:
     """Adds ``judge_correct`` to each answered, answerable row: an LLM's verdict on the answer
     against the aliases (named in the report by ``judge_model``)."""
+    from qa.answer.prompts import render
     from qa.errors import LLMError
-    from qa.prompts import render
 
     for row in rows:
         if not (row["answerable"] and row["answered"]):
@@ -257,7 +274,7 @@ def _metric_row(name: str, est: Estimate) -> str:
 
 
 def write_outputs(report: Report, out: Path) -> list[Path]:
-    from qa.plots import write_plots
+    from qa.eval.plots import write_plots
 
     out.mkdir(parents=True, exist_ok=True)
     with (out / "results.jsonl").open("w", encoding="utf-8") as fh:

@@ -38,7 +38,7 @@ class EvalQuestion(BaseModel):
 
 
 def default_questions() -> Path:
-    return Path(__file__).resolve().parent.parent / "eval" / "questions.jsonl"
+    return Path(__file__).resolve().parents[2] / "eval" / "questions.jsonl"
 
 
 def load_questions(path: str | Path) -> list[EvalQuestion]:

@@ -118,7 +118,7 @@ def _highlighted(p: Passage, c: Citation | None) -> str:
     if c is None:
         return html.escape(text)
     if p.spans:
-        from qa.documents import text_range
+        from qa.ingest.documents import text_range
 
         local = text_range(p.spans, c.start, c.end)
     else:

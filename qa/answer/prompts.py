@@ -44,7 +44,7 @@ def bundled_prompts_dir() -> Path:
     for location in (spec.submodule_search_locations or []) if spec else []:
         if Path(location, "answer_system.txt").is_file():
             return Path(location)
-    return Path(__file__).resolve().parent.parent / "prompts"
+    return Path(__file__).resolve().parents[2] / "prompts"
 
 
 def load_template(name: str, directory: str | None = None) -> str:

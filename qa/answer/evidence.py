@@ -6,8 +6,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from qa.documents import file_range
-from qa.question import ALIASES, AnswerType, QuestionAnalysis
+from qa.answer.question import ALIASES, AnswerType, QuestionAnalysis
+from qa.ingest.documents import file_range
 from qa.text import is_headline, sentence_spans, stem
 from qa.types import Citation, Passage
 
@@ -165,7 +165,7 @@ def _measures(text: str, q: QuestionAnalysis) -> list[str]:
 
 def typed_values(text: str, kind: AnswerType, q: QuestionAnalysis) -> set[str]:
     """The normalised values of ``kind`` that ``text`` states and the question does not."""
-    from qa.metrics import normalize
+    from qa.text import normalize
 
     if kind == "count":
         found = _counts_near(text, q.counted, q)
@@ -250,7 +250,7 @@ def answer_span(text: str, q: QuestionAnalysis) -> tuple[int, int] | None:
     """Where in ``text`` the value that answers ``q`` sits: the first count, amount, measure,
     date, name or place of the expected kind that the question does not already state; None
     when the kind is open ("what", "why") or nothing of it is found."""
-    from qa.metrics import normalize
+    from qa.text import normalize
 
     kind = q.answer_type
     spans: list[tuple[int, int]] = []

@@ -8,8 +8,14 @@ import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from qa.documents import SUPPORTED_EXTENSIONS
 from qa.errors import IngestError
+from qa.ingest.documents import (
+    SUPPORTED_EXTENSIONS,
+    Document,
+    SkipFile,
+    SourceFile,
+    load_document,
+)
 from qa.types import FileReport
 from vectorstore import ChromaStore, FileRecord
 
@@ -78,3 +84,19 @@ def remove_file(store: ChromaStore, records: Sequence[FileRecord], source: str,
     if path.is_file() and path.resolve().parent == upload_dir.resolve():
         path.unlink()
     return FileReport(record.source, record.key, "removed", removed)
+
+
+def indexed_document(records: Sequence[FileRecord], source: str, max_bytes: int,
+                     clean_clutter: bool = True) -> Document:
+    """The article text of an indexed file (by source name or path) as it is indexed, with its
+    metadata. Only what is indexed is shown, never any other file on disk."""
+    wanted = str(Path(source).expanduser().resolve()) if source else ""
+    matches = [r for r in records if source in (r.source, r.key) or r.key == wanted]
+    if not matches:
+        raise IngestError(f"not in the index: {source} (`qa files` lists what is)")
+    record = matches[0]
+    file = SourceFile(Path(record.key), Path(record.root), record.source)
+    try:
+        return load_document(file, max_bytes, clean_clutter=clean_clutter)
+    except SkipFile as exc:
+        raise IngestError(f"{source}: {exc}") from exc

@@ -6,9 +6,9 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from qa.citations import MARKER, MarkerRewriter, tidy
-from qa.llm import ChatModel, Message, Usage
-from qa.prompts import render
+from qa.answer.citations import MARKER, MarkerRewriter, tidy
+from qa.answer.llm import ChatModel, Message, Usage
+from qa.answer.prompts import render
 from qa.safety import LinkGuard, sanitize_source, visible
 from qa.types import Passage
 

@@ -4,9 +4,9 @@ A sentence can answer only if each key entity of the question is named in it, in
 before it or in the article title (a year: anywhere in the passage), if it names no other model
 of a code the question asks about (S-300 for S-400), and, for "how many", "how much", "how
 far", "when" questions, only if it holds a value of that kind that the question does not
-already state. The
-survivors are scored by the reader model (:mod:`qa.reading`: the probability that the sentence
-holds the answer); below ``min_support`` the assistant says the articles don't say.
+already state. The survivors are scored by the reader model (:mod:`qa.answer.reading`: the
+probability that the sentence holds the answer); below ``min_support`` the assistant says the
+articles don't say.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from qa.evidence import (
+from qa.answer.evidence import (
     Sentence,
     answer_span,
     has_answer_type,
@@ -26,9 +26,9 @@ from qa.evidence import (
     typed_values,
     wants_name,
 )
-from qa.question import QuestionAnalysis, entity_match
-from qa.reading import GATED_TYPES, ReaderModel, features, relative_features
-from qa.retrieval import jaccard, shingles
+from qa.answer.question import QuestionAnalysis, entity_match
+from qa.answer.reading import GATED_TYPES, ReaderModel, features, relative_features
+from qa.answer.retrieval import jaccard, shingles
 from qa.safety import looks_like_injection
 from qa.text import content_stems
 from qa.types import Passage
@@ -81,7 +81,7 @@ class ExtractiveAnswerer:
         """``model``: the reader (default: the fitted one shipped with the package);
         ``min_support`` (default: the model's calibrated threshold)."""
         if model is None:
-            from qa.reading import load_model
+            from qa.answer.reading import load_model
 
             model = load_model()
         self.embedder = embedder

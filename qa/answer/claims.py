@@ -12,11 +12,10 @@ import math
 import re
 from collections.abc import Sequence
 
-from qa.citations import marked_sentences
-from qa.metrics import normalize
-from qa.question import entities, mentions
+from qa.answer.citations import marked_sentences
+from qa.answer.question import entities, mentions
 from qa.safety import looks_like_injection
-from qa.text import content_stems
+from qa.text import content_stems, normalize
 from qa.types import Citation, Claim, Label
 from vectorstore import Embedder
 
