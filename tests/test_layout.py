@@ -76,6 +76,12 @@ def test_every_module_has_a_layer_and_the_packages_say_what_they_hold() -> None:
     assert _layer("qa.assistant") == "qa.assistant"
 
 
+def test_every_import_names_a_module_that_exists() -> None:
+    missing = sorted(f"{module} -> {target}" for module, targets in GRAPH.items()
+                     for target in targets if target not in MODULES)
+    assert missing == []
+
+
 def test_dependencies_go_one_way() -> None:
     wrong = sorted(
         f"{module} -> {target}"

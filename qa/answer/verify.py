@@ -7,7 +7,7 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
-from qa.documents import read_file_text
+from qa.ingest.documents import read_file_text
 from qa.types import Citation, Passage
 
 log = logging.getLogger(__name__)
