@@ -246,12 +246,13 @@ class Assistant:
         notes: list[str] = []
         ref = referenced_citation(question, prior)
         standalone: str | None = None
+        steps = self._llm_steps() if chosen == "llm" else None
         if ref is not None:  # "tell me more about [2]": read that source
             filters = Filters(sources=(ref.source,), since=filters.since if filters else 0,
                               until=filters.until if filters else 0)
             query = f"{MARKER.sub(ref.title or ref.source, question)} {ref.quote}"
-        elif turns and chosen == "llm":
-            standalone = self._llm_steps().condense(question, turns)
+        elif turns and steps is not None:
+            standalone = steps.condense(question, turns)
             query = standalone or question
         else:
             query = question
@@ -260,10 +261,10 @@ class Assistant:
                 and not analyse(question).entities:
             query = f"{question} {' '.join(analysis.entities)}"  # carry the entities over
         retrieval = self.retrieve(query, top_k, filters)
-        if chosen == "llm":
+        if steps is not None:
             try:
-                answer = yield from self._llm_steps().answer(standalone or question, turns,
-                                                             retrieval, streaming)
+                answer = yield from steps.answer(standalone or question, turns, retrieval,
+                                                 streaming)
                 yield finish(replace(answer, question=question, standalone_question=standalone),
                              started, retrieval, prior, self.retriever, self.embedder)
                 return

@@ -247,25 +247,18 @@ def _eval(assistant: Assistant, args: argparse.Namespace, out: TextIO, err: Text
         assistant = ev.corpus_assistant(assistant, corpus, Path(args.out) / "index")
     progress = err.isatty()
     print(f"Evaluating {len(questions)} questions in {mode} mode ...", file=err)
-    probe: list[dict[str, Any]] = []
-    if mode == "extractive":  # what the reader would answer at threshold 0: sweep and AUC
-        probe = ev.probe_rows(assistant, questions, progress=progress)
-    if args.sweep and probe:
+    report = ev.evaluate_set(assistant, questions, mode=mode, progress=progress,
+                             judge_answers=args.judge)
+    if args.sweep and report.probe:  # what the reader would answer at each threshold
         print("| min_support | correct answers | correct abstentions | wrong answers | "
               "abstained on answerable |\n|---|---|---|---|---|", file=out)
-        for t in ev.sweep_support(probe):
+        for t in ev.sweep_support(report.probe):
             print(f"| {t['threshold']:.2f} | {t['correct_answers']} | "
                   f"{t['correct_abstentions']} | {t['wrong_answers']} | "
                   f"{t['abstained_on_answerable']} |", file=out)
-    rows = ev.evaluate(assistant, questions, mode, progress=progress)
-    settings = ev.run_settings(assistant, mode)
-    if args.judge:
-        settings["judge_model"] = assistant.chat.model
-        ev.judge(assistant.chat, rows, assistant.settings.prompts_dir)
-    report = ev.build_report(rows, settings, probe)
     written = ev.write_outputs(report, Path(args.out))
     llm_only = ev.LLM_HEADLINE if mode == "llm" else ()
-    for name in (*ev.HEADLINE, *llm_only, *(["abstention_auc"] if probe else [])):
+    for name in (*ev.HEADLINE, *llm_only, *(["abstention_auc"] if report.probe else [])):
         print(f"  {name:<21} {report.overall[name].fmt()}", file=out)
     print(f"wrote {', '.join(str(p) for p in written)}", file=err)
     if args.compare:

@@ -43,8 +43,7 @@ def _layer(module: str) -> str:
     parts = module.split(".")
     if parts[0] == "vectorstore":
         return "vectorstore"
-    if len(parts) > 2 or (len(parts) == 2 and f"qa.{parts[1]}" not in FOUNDATION and
-                          parts[1] in {"ingest", "answer", "serve", "eval"}):
+    if len(parts) > 1 and parts[1] in {"ingest", "answer", "serve", "eval"}:
         return parts[1]
     if module == "qa.__main__":
         return "qa.cli"

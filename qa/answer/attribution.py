@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 
-from qa.answer.citations import MARKER, tidy
+from qa.answer.citations import MARKER, marker_numbers, tidy
 from qa.answer.claims import judge
 from qa.answer.evidence import Sentence, split_sentences
 from qa.answer.verify import FileCache, verify
@@ -107,12 +107,12 @@ def keep_cited(text: str, citations: Sequence[Citation]) -> tuple[str, tuple[Cit
     mention."""
     order: dict[int, int] = {}
     for m in MARKER.finditer(text):
-        for x in re.split(r"\s*[,;]\s*", m.group(1)):
-            order.setdefault(int(x), len(order) + 1)
+        for x in marker_numbers(m):
+            order.setdefault(x, len(order) + 1)
     by_n = {c.n: c for c in citations}
     order = {old: new for old, new in order.items() if old in by_n}
     order = {old: i for i, old in enumerate(order, 1)}
     text = MARKER.sub(lambda m: "".join(
-        f"[{order[int(x)]}]" for x in re.split(r"\s*[,;]\s*", m.group(1)) if int(x) in order),
+        f"[{order[x]}]" for x in marker_numbers(m) if x in order),
         text)
     return tidy(text), tuple(replace(by_n[old], n=new) for old, new in order.items())

@@ -20,6 +20,11 @@ MARKER = re.compile(r"\[\s*(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\s*\]")
 _OPEN_MARKER = re.compile(r"\[[\d\s,;]{0,12}$")
 
 
+def marker_numbers(marker: re.Match[str]) -> list[int]:
+    """The numbers of one :data:`MARKER` match: ``[1, 3]`` gives ``[1, 3]``."""
+    return [int(x) for x in re.split(r"\s*[,;]\s*", marker.group(1))]
+
+
 @dataclass
 class MarkerRewriter:
     """Streaming-safe rewrite of ``[n]`` markers: invalid numbers dropped (and logged), valid
@@ -33,8 +38,7 @@ class MarkerRewriter:
     def _rewrite(self, text: str) -> str:
         def repl(m: re.Match[str]) -> str:
             out = []
-            for raw in re.split(r"\s*[,;]\s*", m.group(1)):
-                num = int(raw)
+            for num in marker_numbers(m):
                 if num not in self.valid:
                     self.dropped.append(num)
                     log.warning("dropped citation [%d]: no such source was given", num)
@@ -73,7 +77,7 @@ _AS_OF = re.compile(r"\(as of [^)]*\)|\[unsupported\]")
 
 
 def _numbers_in(text: str) -> tuple[int, ...]:
-    return tuple(int(n) for m in MARKER.finditer(text) for n in re.split(r"[,;]", m.group(1)))
+    return tuple(n for m in MARKER.finditer(text) for n in marker_numbers(m))
 
 
 def marked_sentences(text: str) -> list[tuple[str, int, int, tuple[int, ...]]]:

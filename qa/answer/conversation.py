@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 
-from qa.answer.citations import MARKER
+from qa.answer.citations import MARKER, marker_numbers
 from qa.types import Answer, Citation
 
 _REF = re.compile(r"\[(\d+)\]")
@@ -45,8 +45,7 @@ def stable_numbers(text: str, citations: Sequence[Citation], prior: Sequence[Ans
             next_n += 1
         mapping[c.n] = known[key]
     renumbered = MARKER.sub(
-        lambda m: "".join(f"[{mapping.get(int(x), int(x))}]"
-                          for x in re.split(r"\s*[,;]\s*", m.group(1))), text)
+        lambda m: "".join(f"[{mapping.get(x, x)}]" for x in marker_numbers(m)), text)
     return renumbered, tuple(sorted((replace(c, n=mapping[c.n]) for c in citations),
                                     key=lambda c: c.n))
 

@@ -15,7 +15,7 @@ from qa.answer.retrieval import jaccard, shingles
 from qa.assistant import Assistant, Mode
 from qa.errors import QAError
 from qa.eval.metrics import KS, Estimate, by_type, contains_alias, roc_auc, summarize, token_f1
-from qa.eval.questions import EvalQuestion
+from qa.eval.questions import EvalQuestion, default_questions, load_questions
 from qa.types import Answer
 
 log = logging.getLogger(__name__)
@@ -148,18 +148,24 @@ def evaluate(assistant: Assistant, questions: Sequence[EvalQuestion], mode: Mode
                           leave=False)]
 
 
-def evaluate_set(assistant: Assistant, questions: str | Path | None = None, *,
+def evaluate_set(assistant: Assistant,
+                 questions: str | Path | Sequence[EvalQuestion] | None = None, *,
                  mode: Mode | None = None, out: str | Path | None = None,
-                 progress: bool = False) -> Report:
-    """Run a question set (default ``eval/questions.jsonl``) through ``assistant`` and return
-    the :class:`Report`; with ``out``, write results, report and plots there."""
-    from qa.eval.questions import default_questions, load_questions
-
+                 progress: bool = False, judge_answers: bool = False) -> Report:
+    """Run a question set (a JSONL file, default ``eval/questions.jsonl``, or questions
+    already loaded) through ``assistant`` and return the :class:`Report`; with ``out``, write
+    results, report and plots there. ``judge_answers``: also grade them with the configured
+    LLM."""
     chosen = mode or assistant.mode
-    items = load_questions(questions or default_questions())
+    items = (questions if isinstance(questions, Sequence) and not isinstance(questions, str)
+             else load_questions(questions or default_questions()))
     probe = probe_rows(assistant, items, progress=progress) if chosen == "extractive" else []
     rows = evaluate(assistant, items, chosen, progress=progress)
-    report = build_report(rows, run_settings(assistant, chosen), probe)
+    settings = run_settings(assistant, chosen)
+    if judge_answers:
+        settings["judge_model"] = assistant.chat.model
+        judge(assistant.chat, rows, assistant.settings.prompts_dir)
+    report = build_report(rows, settings, probe)
     if out is not None:
         write_outputs(report, Path(out))
     return report
@@ -192,6 +198,8 @@ class Report:
     overall: Mapping[str, Estimate]
     per_type: Mapping[str, Mapping[str, Estimate]]
     rows: Sequence[Mapping[str, Any]]
+    # extractive: the same questions answered with no abstention threshold (sweep, AUC)
+    probe: Sequence[Mapping[str, Any]] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -210,7 +218,7 @@ def build_report(rows: Sequence[Mapping[str, Any]], settings: Mapping[str, Any],
     overall = summarize(rows)
     if probe:
         overall["abstention_auc"] = abstention_auc(probe)
-    return Report(settings, overall, by_type(rows), rows)
+    return Report(settings, overall, by_type(rows), rows, probe)
 
 
 def probe_rows(assistant: Assistant, questions: Sequence[EvalQuestion], *,

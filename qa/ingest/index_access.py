@@ -23,7 +23,7 @@ def open_index(settings: Settings, manifest: Mapping[str, str | int],
     afresh whatever state it is in."""
     location = settings.chroma_url or str(settings.index_dir)
     try:
-        return open_store(settings.collection, dict(manifest), index_dir=local_dir(settings),
+        return open_store(settings.collection, manifest, index_dir=local_dir(settings),
                           chroma_url=settings.chroma_url, rebuild=rebuild,
                           lock_timeout=settings.lock_timeout)
     except StoreLocked as exc:
