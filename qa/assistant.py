@@ -21,7 +21,7 @@ from qa.answer.conversation import turns as as_turns
 from qa.answer.extractive import ExtractiveAnswerer
 from qa.answer.finishing import finish
 from qa.answer.llm import ChatModel
-from qa.answer.question import analyse, tidy_question
+from qa.answer.question import analyse, plain_question, tidy_question
 from qa.answer.retrieval import Filters, HybridRetriever, Retrieval, make_filters
 from qa.answer.steps_extractive import extractive_answer, more_about
 from qa.answer.steps_llm import LLMSteps
@@ -237,7 +237,8 @@ class Assistant:
     def _run(self, question: str, history: History, *, mode: Mode | None, top_k: int | None,
              streaming: bool, filters: Filters | None = None,
              fallback: bool | None = None) -> Iterator[str | Answer]:
-        question = self.check_question(question)
+        asked = self.check_question(question)
+        question = plain_question(asked) or asked  # read without pasted markup; shown as asked
         self.check_ready()
         started = time.perf_counter()
         turns = as_turns(history)
@@ -265,7 +266,7 @@ class Assistant:
             try:
                 answer = yield from steps.answer(standalone or question, turns, retrieval,
                                                  streaming)
-                yield finish(replace(answer, question=question, standalone_question=standalone),
+                yield finish(replace(answer, question=asked, standalone_question=standalone),
                              started, retrieval, prior, self.retriever, self.embedder)
                 return
             except LLMError as exc:
@@ -279,7 +280,8 @@ class Assistant:
             answer = extractive_answer(self.extractive, question, analysis, retrieval, notes)
         if streaming:
             yield answer.text
-        yield finish(answer, started, retrieval, prior, self.retriever, self.embedder)
+        yield finish(replace(answer, question=asked), started, retrieval, prior, self.retriever,
+                     self.embedder)
 
     def _extract(self, question: str, retrieval: Retrieval, notes: list[str]) -> Answer:
         return extractive_answer(self.extractive, question, analyse(question), retrieval, notes)

@@ -83,6 +83,13 @@ def test_unanswerable_questions_abstain(real_assistant: Assistant, question: str
     assert answer.passages  # the closest passages are still shown
 
 
+def test_pasted_markup_is_not_read_as_words(real_assistant: Assistant) -> None:
+    asked = "<script>alert(1)</script> How many Tor-M1 systems did Iran receive?"
+    answer = real_assistant.ask(asked)
+    assert answer.answered and "29" in answer.text, answer.text
+    assert answer.question == asked  # shown as it was asked (escaped where it is displayed)
+
+
 def test_stream_yields_text_then_answer(real_assistant: Assistant) -> None:
     items = list(real_assistant.stream("How many Tor-M1 air defense systems did Iran receive?"))
     assert isinstance(items[-1], Answer)

@@ -1,6 +1,13 @@
 import pytest
 
-from qa.answer.question import analyse, answer_type, counted_noun, entities, mentions
+from qa.answer.question import (
+    analyse,
+    answer_type,
+    counted_noun,
+    entities,
+    mentions,
+    plain_question,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -64,3 +71,15 @@ def test_follow_up_inherits_entities() -> None:
     follow = analyse("and when was the contract signed?").with_context(first)
     assert follow.entities == first.entities
     assert follow.answer_type == "date"
+
+
+@pytest.mark.parametrize(("pasted", "plain"), [
+    ("<script>alert(1)</script> How many Tor-M1 systems did Iran receive?",
+     "How many Tor-M1 systems did Iran receive?"),
+    ('<img src=x onerror="alert(2)"> <b>How many</b> jets?', "How many jets?"),
+    ("<!-- note --><p>Who signed?</p><style>p{color:red}</style>", "Who signed?"),
+    ("Is a < b and c > d in the text?", "Is a < b and c > d in the text?"),
+    ("What does <X> stand for?", "What does <X> stand for?"),
+])
+def test_plain_question_drops_pasted_markup(pasted: str, plain: str) -> None:
+    assert plain_question(pasted) == plain

@@ -246,6 +246,22 @@ def entity_match(text: str, entity: str) -> float:
     return sum(1 for w in parts if stem(w) in have or _near(w, words_of_text)) / len(parts)
 
 
+_SCRIPT = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>|<!--.*?-->", re.I | re.S)
+_TAG = re.compile(
+    r"</?(?:a|abbr|b|big|blockquote|br|code|del|div|em|font|h[1-6]|hr|i|iframe|img|input|"
+    r"ins|kbd|li|mark|object|ol|p|pre|q|s|script|small|span|strike|strong|style|sub|sup|svg|"
+    r"table|td|th|tr|tt|u|ul|embed|form|link|meta|video|audio|source|body|html|head)"
+    r"(?:\s[^<>]*)?/?>", re.I)
+
+
+def plain_question(question: str) -> str:
+    """The words of a question without HTML markup pasted along with it (tags, scripts,
+    styles, comments), so that ``<script>alert(1)</script> How many ...`` is read as
+    ``How many ...``. Only known element names count as tags: ``a < b and c > d`` stays."""
+    plain = _TAG.sub(" ", _SCRIPT.sub(" ", question))
+    return " ".join(plain.split())
+
+
 def tidy_question(question: str, limit: int) -> str:
     """The question with its white space tidied; empty, over-long (``limit`` characters) or
     invalid questions are refused with a message saying what to do."""
