@@ -164,12 +164,14 @@ def create_app(assistant: Any) -> Any:
     import gradio as gr
     from fastapi import FastAPI
 
-    from qa.serve.openai_api import router
+    from qa.serve import ask_api, openai_api
 
     settings = assistant.settings
     assistant.start_indexing()  # an empty index is built now; questions wait for it (503)
     server = FastAPI(title="Ask the articles", docs_url=None, redoc_url=None, openapi_url=None)
-    server.include_router(router(assistant))
+    chat = openai_api.ChatService(assistant)  # its answer slots are shared by both APIs
+    server.include_router(openai_api.router(assistant, chat))
+    server.include_router(ask_api.router(assistant, chat))
     demo = build(assistant).queue(default_concurrency_limit=settings.concurrency,
                                   max_size=settings.queue_size)
     auth = tuple(settings.auth.split(":", 1)) if settings.auth else None

@@ -278,10 +278,11 @@ class Assistant:
             answer = more_about(question, ref, retrieval, notes)
         else:
             answer = extractive_answer(self.extractive, question, analysis, retrieval, notes)
-        if streaming:
-            yield answer.text
-        yield finish(replace(answer, question=asked), started, retrieval, prior, self.retriever,
-                     self.embedder)
+        final = finish(replace(answer, question=asked), started, retrieval, prior, self.retriever,
+                       self.embedder)
+        if streaming:  # in one piece, numbered as it is in the conversation
+            yield final.text
+        yield final
 
     def _extract(self, question: str, retrieval: Retrieval, notes: list[str]) -> Answer:
         return extractive_answer(self.extractive, question, analyse(question), retrieval, notes)

@@ -10,11 +10,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from qa.assistant import Assistant
 from qa.errors import QAError
 
 if TYPE_CHECKING:
+    from qa.assistant import Assistant
+    from qa.serve.client import Answerer
+    from qa.settings import Settings
     from qa.types import Answer, IngestReport
+
+
+LOCAL_HELP = ("answer in this process even when a `qa serve` of the same index is running "
+              "(by default questions go to it: no model to load; QA_SERVER_URL names one)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,9 +53,11 @@ def _parser() -> argparse.ArgumentParser:
                      help="only read this file (repeatable; name as `qa files` lists it)")
     ask.add_argument("--since", metavar="YYYY-MM-DD", help="only articles published on or after")
     ask.add_argument("--until", metavar="YYYY-MM-DD", help="only articles published on or before")
+    ask.add_argument("--local", action="store_true", help=LOCAL_HELP)
 
     chat = sub.add_parser("chat", parents=[common], help="multi-turn chat in the terminal")
     chat.add_argument("--mode", choices=["extractive", "llm"], help="answer mode (QA_MODE)")
+    chat.add_argument("--local", action="store_true", help=LOCAL_HELP)
 
     sub.add_parser("files", parents=[common], help="list the ingested files")
 
@@ -83,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _assistant(args: argparse.Namespace) -> Assistant:
+def _settings(args: argparse.Namespace) -> Settings:
     from qa.settings import load_settings
 
     overrides: dict[str, Any] = {}
@@ -91,8 +99,35 @@ def _assistant(args: argparse.Namespace) -> Assistant:
         overrides["index_dir"] = Path(args.index)
     if args.chroma_url:
         overrides["chroma_url"] = args.chroma_url
-    rebuild = args.command == "ingest" and args.rebuild
-    return Assistant(load_settings(**overrides), rebuild=rebuild)
+    return load_settings(**overrides)
+
+
+def _assistant(args: argparse.Namespace, settings: Settings) -> Assistant:
+    from qa.assistant import Assistant
+
+    return Assistant(settings, rebuild=args.command == "ingest" and args.rebuild)
+
+
+def _answerer(args: argparse.Namespace, settings: Settings, err: TextIO) -> Answerer:
+    """A running server of the same index if there is one (nothing heavy is imported), else
+    this process's assistant; questions the server stops answering are answered here."""
+    from qa.serve.client import WithFallback, find_server
+
+    def say(message: str) -> None:
+        print(message, file=err, flush=True)
+
+    def local() -> Assistant:
+        assistant = _assistant(args, settings)
+        _ensure_index(assistant, err)
+        return assistant
+
+    _ = settings.answer_mode  # a bad QA_MODE is the same error with or without a server
+    remote = None if args.local else find_server(
+        settings, index_given=bool(args.index or args.chroma_url), say=say)
+    answerer = WithFallback(remote, local, say)
+    if remote is None:
+        answerer.local()
+    return answerer
 
 
 def _ensure_index(assistant: Assistant, err: TextIO) -> None:
@@ -170,7 +205,7 @@ def _positive(value: str) -> int:
     return number
 
 
-def _ask_file(assistant: Assistant, path: str, args: argparse.Namespace, out: TextIO) -> int:
+def _ask_file(assistant: Answerer, path: str, args: argparse.Namespace, out: TextIO) -> int:
     failures = 0
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
@@ -201,7 +236,7 @@ def _ask_file(assistant: Assistant, path: str, args: argparse.Namespace, out: Te
     return 1 if failures else 0
 
 
-def _chat(assistant: Assistant, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+def _chat(assistant: Answerer, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     history: list[Answer] = []
     print("Ask about the articles. Empty line or Ctrl-D to quit; /clear forgets the chat.",
           file=err)
@@ -218,14 +253,20 @@ def _chat(assistant: Assistant, args: argparse.Namespace, out: TextIO, err: Text
             continue
         try:
             final = None
+            shown = ""
             print("qa> ", end="", file=out, flush=True)
             for piece in assistant.stream(question, history, mode=args.mode):
                 if isinstance(piece, str):
+                    shown += piece
                     print(piece, end="", file=out, flush=True)
                 else:
                     final = piece
             print(file=out)
             if final is not None:
+                # the final text is authoritative (checks, renumbered citations): say so
+                revised = " ".join(final.text.split()) != " ".join(shown.split())
+                if revised:
+                    print(f"qa (revised)> {final.text}", file=out)
                 print_answer(final, out, streamed=True)
                 history.append(final)
         except QAError as exc:
@@ -281,6 +322,23 @@ def _eval(assistant: Assistant, args: argparse.Namespace, out: TextIO, err: Text
     return 0
 
 
+def _ask_or_chat(assistant: Answerer, args: argparse.Namespace, out: TextIO,
+                 err: TextIO) -> int:
+    if args.command == "chat":
+        return _chat(assistant, args, out, err)
+    if args.questions:
+        return _ask_file(assistant, args.questions, args, out)
+    if not args.question:
+        raise QAError("give a question, or --questions FILE.jsonl")
+    answer = assistant.ask(args.question, mode=args.mode, top_k=args.top_k,
+                           sources=args.source, since=args.since, until=args.until)
+    if args.json:
+        print(json.dumps(answer.to_json(), indent=2, ensure_ascii=False), file=out)
+    else:
+        print_answer(answer, out)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
          err: TextIO | None = None) -> int:
     out = out or sys.stdout
@@ -296,7 +354,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
     logging.basicConfig(level=level, stream=err, format="%(levelname)s %(name)s: %(message)s")
     try:
-        assistant = _assistant(args)
+        settings = _settings(args)
+        if args.command in ("ask", "chat"):
+            return _ask_or_chat(_answerer(args, settings, err), args, out, err)
+        assistant = _assistant(args, settings)
         if args.command == "ingest":
             # --rebuild: the index was emptied when it was opened (whatever state it was in)
             report = assistant.ingest(args.paths or None, progress=err.isatty())
@@ -330,21 +391,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
                         print(f"  - [{line.reason}] {line.text[:100]}", file=out)
             return 0
         _ensure_index(assistant, err)
-        if args.command == "eval":
-            return _eval(assistant, args, out, err)
-        if args.command == "chat":
-            return _chat(assistant, args, out, err)
-        if args.questions:
-            return _ask_file(assistant, args.questions, args, out)
-        if not args.question:
-            raise QAError("give a question, or --questions FILE.jsonl")
-        answer = assistant.ask(args.question, mode=args.mode, top_k=args.top_k,
-                               sources=args.source, since=args.since, until=args.until)
-        if args.json:
-            print(json.dumps(answer.to_json(), indent=2, ensure_ascii=False), file=out)
-        else:
-            print_answer(answer, out)
-        return 0
+        return _eval(assistant, args, out, err)
     except QAError as exc:
         print(f"error: {exc}", file=err)
         return 2

@@ -108,12 +108,16 @@ class Settings(BaseSettings):
         "that show only text); a request's `sources_in_text` overrides it.")
     host: str = Field("127.0.0.1", description="Address the web app listens on.")
     port: int = Field(7860, ge=1, le=65535, description="Port of the web app.")
+    server_url: str | None = Field(
+        None, description="A running `qa serve` / `python app.py` that `qa ask` and `qa chat` "
+        "send questions to (default: the one at QA_HOST:QA_PORT, when it serves the same "
+        "index); `off` answers in the command's own process.")
     prompts_dir: str | None = Field(
         None, description="Folder of prompt templates overriding the bundled prompts/."
     )
 
     @field_validator("chroma_url", "llm_base_url", "llm_api_key", "embed_base_url", "auth",
-                     "api_key",
+                     "api_key", "server_url",
                      mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 FileStatus = Literal["added", "updated", "unchanged", "removed", "skipped", "failed"]
@@ -37,6 +37,14 @@ class Passage:
         return {"source": self.source, "title": self.title, "score": round(self.score, 4),
                 "text": self.text, "start": self.start, "end": self.end,
                 "outlet": self.outlet or None, "published": self.published or None}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Passage:
+        """What :meth:`to_json` wrote (the id and path are not in it: empty here)."""
+        return cls(id="", source=data["source"], path="", title=data["title"],
+                   text=data["text"], start=data["start"], end=data["end"],
+                   score=data["score"], outlet=data.get("outlet") or "",
+                   published=data.get("published") or "")
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,17 @@ class Citation:
                 "also_in": list(self.also_in), "warning": self.warning or None,
                 "answer_span": list(self.answer_span) if self.answer_span else None}
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Citation:
+        """What :meth:`to_json` wrote (the server's file path is not in it: empty here)."""
+        span = data.get("answer_span")
+        return cls(n=data["n"], source=data["source"], path="", title=data["title"],
+                   quote=data["quote"], start=data["start"], end=data["end"],
+                   outlet=data.get("outlet") or "", published=data.get("published") or "",
+                   url=data.get("url") or "", also_in=tuple(data.get("also_in") or ()),
+                   warning=data.get("warning") or "",
+                   answer_span=(span[0], span[1]) if span else None)
+
 
 Label = Literal["supported", "partial", "unsupported"]
 
@@ -96,6 +115,14 @@ class Claim:
         return {"text": self.text, "citations": list(self.citations), "label": self.label,
                 "score": round(self.score, 3), "reasons": list(self.reasons),
                 "shown": self.shown, "citation_added": self.citation_added}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Claim:
+        """What :meth:`to_json` wrote (offsets in the answer text are not in it: found again
+        there, -1 for a claim left out)."""
+        return cls(text=data["text"], start=-1, end=-1, citations=tuple(data["citations"]),
+                   label=data["label"], score=data["score"], reasons=tuple(data["reasons"]),
+                   shown=data["shown"], citation_added=data["citation_added"])
 
 
 @dataclass(frozen=True)
@@ -139,6 +166,26 @@ class Answer:
             "incomplete": self.incomplete,
             "tokens": dict(self.tokens),
         }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Answer:
+        """The answer :meth:`to_json` wrote, e.g. by a running ``qa serve`` (files' absolute
+        paths and passage ids stay on the server)."""
+        text = data["answer"]
+        claims = []
+        for item in data.get("claims") or ():
+            claim = Claim.from_json(item)
+            at = text.find(claim.text) if claim.shown else -1
+            claims.append(replace(claim, start=at, end=at + len(claim.text) if at >= 0 else -1))
+        support = data.get("support")
+        return cls(question=data["question"], text=text, answered=data["answered"],
+                   mode=data["mode"], model=data.get("model"),
+                   citations=tuple(Citation.from_json(c) for c in data.get("citations") or ()),
+                   passages=tuple(Passage.from_json(p) for p in data.get("passages") or ()),
+                   timings=dict(data.get("timings") or {}), notes=tuple(data.get("notes") or ()),
+                   support=None if support is None else float(support), claims=tuple(claims),
+                   standalone_question=data.get("standalone_question"),
+                   incomplete=bool(data.get("incomplete")), tokens=dict(data.get("tokens") or {}))
 
 
 @dataclass(frozen=True)

@@ -115,3 +115,18 @@ def test_no_import_circle() -> None:
 
 def test_the_assistant_reads_as_wiring() -> None:
     assert len((ROOT / "qa" / "assistant.py").read_text().splitlines()) < 300
+
+
+def test_the_command_line_fast_path_imports_no_answering_code() -> None:
+    """``qa ask`` talking to a running server loads only the CLI, its client and the shared
+    records: ``import qa`` is lazy and the client imports nothing but the foundation."""
+    import subprocess
+    import sys
+
+    assert GRAPH["qa.serve.client"] <= FOUNDATION
+    code = ("import sys, qa, qa.cli, qa.serve.client; print(sorted(m for m in sys.modules "
+            "if m.startswith(('qa.assistant', 'qa.answer', 'qa.ingest', 'vectorstore', 'torch', "
+            "'chromadb', 'llama_index', 'gradio'))))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert done.stdout.strip() == "[]"

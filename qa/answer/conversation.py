@@ -29,17 +29,18 @@ def referenced_citation(question: str, prior: Sequence[Answer]) -> Citation | No
 def stable_numbers(text: str, citations: Sequence[Citation], prior: Sequence[Answer],
                    ) -> tuple[str, tuple[Citation, ...]]:
     """Renumber so that a passage cited earlier in the conversation keeps its number and new
-    ones continue after the highest number used so far."""
+    ones continue after the highest number used so far. A passage is known by its file's name
+    in the index and its offsets (what an answer's JSON carries, e.g. back from a server)."""
     known: dict[tuple[str, int, int], int] = {}
     for answer in prior:
         for c in answer.citations:
-            known.setdefault((c.path, c.start, c.end), c.n)
+            known.setdefault((c.source, c.start, c.end), c.n)
     if not known:
         return text, tuple(citations)
     next_n = max(known.values()) + 1
     mapping: dict[int, int] = {}
     for c in citations:
-        key = (c.path, c.start, c.end)
+        key = (c.source, c.start, c.end)
         if key not in known:
             known[key] = next_n
             next_n += 1

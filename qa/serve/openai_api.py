@@ -99,7 +99,7 @@ class APIError(Exception):
                           "param": None}}
 
 
-def _from_qa_error(exc: QAError) -> APIError:
+def from_qa_error(exc: QAError) -> APIError:
     if isinstance(exc, LLMError):
         headers = {"Retry-After": exc.retry_after} if exc.retry_after else {}
         kind = "rate_limit_error" if exc.status == 429 else "upstream_error"
@@ -175,8 +175,8 @@ class ChatService:
         self.assistant = assistant
         self.settings = assistant.settings
         # answers are CPU-bound: at most QA_CONCURRENCY at once, as in the web chat; the rest
-        # wait their turn in the server's thread pool
-        self._slots = threading.BoundedSemaphore(self.settings.concurrency)
+        # wait their turn in the server's thread pool (the app's other routes share them)
+        self.slots = threading.BoundedSemaphore(self.settings.concurrency)
         self._indexed = False  # once the index has chunks, requests stop checking
 
     def models(self) -> dict[str, Any]:
@@ -220,13 +220,19 @@ class ChatService:
         index is still empty (once per server, as the web chat does on its first page load)."""
         question, turns = conversation(request.messages)
         try:
-            self.assistant.check_ready()  # 503 while the corpus is first being indexed
-            if not self._indexed:
-                self.assistant.ensure_ingested()
-                self._indexed = True
+            self.ready()
         except QAError as exc:
-            raise _from_qa_error(exc) from exc
+            raise from_qa_error(exc) from exc
         return question, turns, MODELS[request.model]
+
+    def ready(self) -> None:
+        """Raises :class:`IndexBuilding` while the corpus is first being indexed (503); the
+        corpus is indexed first if the index is still empty (once per server, as the web chat
+        does on its first page load)."""
+        self.assistant.check_ready()
+        if not self._indexed:
+            self.assistant.ensure_ingested()
+            self._indexed = True
 
     def _sources_wanted(self, request: ChatRequest) -> bool:
         if request.sources_in_text is not None:
@@ -236,10 +242,10 @@ class ChatService:
     def complete(self, request: ChatRequest) -> dict[str, Any]:
         question, turns, mode = self._ask_args(request)
         try:
-            with self._slots:
+            with self.slots:
                 answer = self.assistant.ask(question, turns, mode=mode, fallback=False)
         except QAError as exc:
-            raise _from_qa_error(exc) from exc
+            raise from_qa_error(exc) from exc
         content = answer.text + (sources_text(answer) if self._sources_wanted(request) else "")
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion",
@@ -255,19 +261,19 @@ class ChatService:
         before the first piece raise :class:`APIError` (a proper HTTP status); later ones are
         sent as an error event, so a broken answer never looks complete."""
         question, turns, mode = self._ask_args(request)
-        self._slots.acquire()
+        self.slots.acquire()
         try:
             pieces = self.assistant.stream(question, turns, mode=mode, fallback=False)
             first = next(pieces)
         except QAError as exc:
-            self._slots.release()
-            raise _from_qa_error(exc) from exc
+            self.slots.release()
+            raise from_qa_error(exc) from exc
         except BaseException:
-            self._slots.release()
+            self.slots.release()
             raise
         events = self._events(request, first, pieces)
         head = next(events)  # started: from now on its `finally` releases the slot, even if
-        return _resumed(head, events)  # the response is dropped without being sent
+        return resumed(head, events)  # the response is dropped without being sent
 
     def _events(self, request: ChatRequest, first: str | Answer,
                 pieces: Iterator[str | Answer]) -> Generator[str, None, None]:
@@ -291,7 +297,7 @@ class ChatService:
                 item = next(pieces)
         except QAError as exc:
             log.warning("stream broke off: %s", exc)
-            error = _from_qa_error(exc)
+            error = from_qa_error(exc)
             yield f"data: {json.dumps(error.body())}\n\n"
             yield "data: [DONE]\n\n"
             return
@@ -299,7 +305,7 @@ class ChatService:
             close = getattr(pieces, "close", None)  # a client that hung up stops the answer
             if close is not None:
                 close()
-            self._slots.release()
+            self.slots.release()
         answer = item
         # the final text is authoritative: where checks changed what was streamed, say so
         shown = sent.rstrip()  # white space the final text trimmed is no revision
@@ -317,7 +323,7 @@ class ChatService:
         yield "data: [DONE]\n\n"
 
 
-def _resumed(head: str, events: Generator[str, None, None]) -> Generator[str, None, None]:
+def resumed(head: str, events: Generator[str, None, None]) -> Generator[str, None, None]:
     """``head`` then the rest of ``events``; closing this closes ``events``."""
     try:
         yield head
@@ -341,7 +347,7 @@ def _close_when_idle(events: Generator[str, None, None], patience: float = 600.0
             time.sleep(0.05)
 
 
-async def _sse(events: Generator[str, None, None]) -> AsyncIterator[str]:
+async def stream_blocking(events: Generator[str, None, None]) -> AsyncIterator[str]:
     """Server-sent events from a blocking generator, stepped in the thread pool. When the
     client hangs up, the generator is closed, which ends the answer and frees its slot."""
     from starlette.concurrency import iterate_in_threadpool
@@ -353,13 +359,29 @@ async def _sse(events: Generator[str, None, None]) -> AsyncIterator[str]:
         threading.Thread(target=_close_when_idle, args=(events,), daemon=True).start()
 
 
-def router(assistant: Assistant) -> Any:
-    """The ``/v1`` routes as a FastAPI router."""
+async def read_body(request: Request) -> bytes:
+    """The request's body, refused unread (413) past :data:`MAX_BODY_BYTES`."""
+    declared = request.headers.get("content-length", "")
+    too_big = APIError(413, f"the request is over {MAX_BODY_BYTES:,} bytes",
+                       code="request_too_large")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise too_big
+    body = b""
+    async for part in request.stream():
+        body += part
+        if len(body) > MAX_BODY_BYTES:
+            raise too_big
+    return body
+
+
+def router(assistant: Assistant, service: ChatService | None = None) -> Any:
+    """The ``/v1`` routes as a FastAPI router (``service``: one shared with the app's other
+    routes, so that they share its answer slots)."""
     from fastapi import APIRouter
     from fastapi.responses import JSONResponse, StreamingResponse
     from starlette.concurrency import run_in_threadpool
 
-    service = ChatService(assistant)
+    service = service or ChatService(assistant)
     api = APIRouter(prefix="/v1")
 
     def error_response(exc: APIError) -> JSONResponse:
@@ -377,20 +399,10 @@ def router(assistant: Assistant) -> Any:
     async def chat_completions(request: Request) -> Any:
         try:
             service.check_key(request.headers.get("authorization"))
-            declared = request.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-                raise APIError(413, f"the request is over {MAX_BODY_BYTES:,} bytes",
-                               code="request_too_large")
-            body = b""
-            async for part in request.stream():
-                body += part
-                if len(body) > MAX_BODY_BYTES:
-                    raise APIError(413, f"the request is over {MAX_BODY_BYTES:,} bytes",
-                                   code="request_too_large")
-            chat = service.parse(body)
+            chat = service.parse(await read_body(request))
             if chat.stream:
                 events = await run_in_threadpool(service.stream, chat)
-                return StreamingResponse(_sse(events), media_type="text/event-stream",
+                return StreamingResponse(stream_blocking(events), media_type="text/event-stream",
                                          headers={"Cache-Control": "no-cache"})
             return await run_in_threadpool(service.complete, chat)
         except APIError as exc:
