@@ -47,19 +47,26 @@ def build(folder: Path, index_dir: Path, embedder: Embedder) -> Any:
         show_progress=False)
 
 
-def truncated_share(index_dir: Path, embedder: Embedder) -> tuple[int, float]:
-    """Chunks the baseline stored, and the share of their tokens past the model's window."""
+def stored_texts(index_dir: Path, collection: str) -> list[str]:
+    """Every chunk text of a collection in an on-disk Chroma index."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
     client = chromadb.PersistentClient(path=str(index_dir),
                                        settings=ChromaSettings(anonymized_telemetry=False))
-    docs = client.get_collection("baseline", embedding_function=None).get(
+    docs = client.get_collection(collection, embedding_function=None).get(
         include=["documents"])["documents"]
+    return [d or "" for d in docs]
+
+
+def truncated_share(index_dir: Path, embedder: Embedder) -> tuple[int, float, int]:
+    """Chunks the baseline stored, the share of their tokens past the model's window, and the
+    tokens it embedded (each chunk up to the window)."""
+    docs = stored_texts(index_dir, "baseline")
     counts = [embedder.count_tokens(d or "") or 0 for d in docs]
     total = sum(counts)
     lost = sum(max(0, c - 256) for c in counts)
-    return len(docs), (lost / total if total else 0.0)
+    return len(docs), (lost / total if total else 0.0), total - lost
 
 
 def top_files(index: Any, question: str, k: int = 5) -> list[str]:
