@@ -13,14 +13,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from qa.answer.citations import MARKER
-from qa.answer.conversation import History, referenced_citation
+from qa.answer.conversation import History, follow_up
 from qa.answer.conversation import turns as as_turns
 from qa.answer.extractive import ExtractiveAnswerer
 from qa.answer.finishing import finish
-from qa.answer.llm import ChatModel
+from qa.answer.llm import Chat, ChatModel
 from qa.answer.question import analyse, plain_question, tidy_question
 from qa.answer.retrieval import Filters, HybridRetriever, Retrieval, make_filters
 from qa.answer.steps_extractive import extractive_answer, more_about
@@ -53,11 +52,15 @@ class Assistant:
         *,
         embedder: Embedder | None = None,
         store: ChromaStore | None = None,
-        chat: ChatModel | None = None,
+        chat: Chat | None = None,
+        llm: Any = None,
         rebuild: bool = False,
     ) -> None:
         """``rebuild``: start the index afresh (empty), whatever state it is in: another
-        embedding model, no manifest, damaged files (a damaged directory is moved aside)."""
+        embedding model, no manifest, damaged files (a damaged directory is moved aside).
+        ``chat``: the answering model (default: the OpenAI-compatible endpoint the settings
+        name); ``llm``: any LlamaIndex LLM (``llama_index.core.llms.LLM``) instead, with the
+        same prompts, citation checks and repair."""
         self.settings = settings or load_settings()
         s = self.settings
         self.embedder = embedder or make_embedder(
@@ -72,9 +75,14 @@ class Assistant:
         )
         self.extractive = ExtractiveAnswerer(
             self.embedder, min_support=s.min_support, max_sentences=s.max_sentences)
+        if llm is not None:
+            from qa.answer.llamaindex_llm import LlamaIndexChat
+
+            chat = LlamaIndexChat(llm)
         self._chat = chat
         self._ingest_lock = threading.RLock()
-        self._first = FirstBuild(self._ingest_lock, self.count, self._ingest_corpus)
+        self._first = FirstBuild(self._ingest_lock, self.count, lambda progress, on_progress:
+                                 self.ingest(None, progress=progress, on_progress=on_progress))
 
     # -- set-up --------------------------------------------------------------------------------
     def manifest(self) -> dict[str, str | int]:
@@ -82,7 +90,7 @@ class Assistant:
                 "dimension": self.embedder.dimension, **self.settings.chunk_manifest()}
 
     @property
-    def chat(self) -> ChatModel:
+    def chat(self) -> Chat:
         if self._chat is None:
             self._chat = ChatModel.from_settings(self.settings)
         return self._chat
@@ -115,10 +123,6 @@ class Assistant:
         self.retriever.invalidate()
         log.info("ingest: %s", report.summary())
         return report
-
-    def _ingest_corpus(self, progress: bool,
-                       on_progress: Callable[[int, int, str], None]) -> IngestReport:
-        return self.ingest([self.settings.corpus_dir], progress=progress, on_progress=on_progress)
 
     def ensure_ingested(self, *, progress: bool = False,
                         on_progress: Callable[[int, int, str], None] | None = None,
@@ -200,6 +204,21 @@ class Assistant:
         except StoreError as exc:
             raise IndexUnavailable(str(exc)) from exc
 
+    # -- LlamaIndex ----------------------------------------------------------------------------
+    def as_retriever(self, top_k: int = 5, **filters: Any) -> Any:
+        """This index's hybrid retrieval as a LlamaIndex ``BaseRetriever``; ``filters``:
+        ``sources``, ``since``, ``until`` as in :meth:`ask` (:mod:`qa.integrations.llama_index`)."""
+        from qa.integrations.llama_index import QARetriever
+
+        return QARetriever(self, top_k, **filters)
+
+    def as_query_engine(self, **options: Any) -> Any:
+        """:meth:`ask` as a LlamaIndex ``BaseQueryEngine``; ``options``: those of :meth:`ask`
+        (``mode``, ``top_k``, ``sources``, ``since``, ``until``)."""
+        from qa.integrations.llama_index import QAQueryEngine
+
+        return QAQueryEngine(self, **options)
+
     # -- answering -----------------------------------------------------------------------------
     def ask(self, question: str, history: History = None, *, mode: Mode | None = None,
             top_k: int | None = None, sources: Sequence[str] | None = None,
@@ -243,25 +262,11 @@ class Assistant:
         started = time.perf_counter()
         turns = as_turns(history)
         prior = [h for h in history or () if isinstance(h, Answer)]
-        chosen = mode or self.mode
         notes: list[str] = []
-        ref = referenced_citation(question, prior)
-        standalone: str | None = None
-        steps = self._llm_steps() if chosen == "llm" else None
-        if ref is not None:  # "tell me more about [2]": read that source
-            filters = Filters(sources=(ref.source,), since=filters.since if filters else 0,
-                              until=filters.until if filters else 0)
-            query = f"{MARKER.sub(ref.title or ref.source, question)} {ref.quote}"
-        elif turns and steps is not None:
-            standalone = steps.condense(question, turns)
-            query = standalone or question
-        else:
-            query = question
-        analysis = analyse(question).with_context(analyse(turns[-1][0]) if turns else None)
-        if ref is None and turns and chosen == "extractive" and analysis.entities \
-                and not analyse(question).entities:
-            query = f"{question} {' '.join(analysis.entities)}"  # carry the entities over
-        retrieval = self.retrieve(query, top_k, filters)
+        steps = self._llm_steps() if (mode or self.mode) == "llm" else None
+        plan = follow_up(question, turns, prior, filters, steps.condense if steps else None)
+        standalone, ref = plan.standalone, plan.ref
+        retrieval = self.retrieve(plan.query, top_k, plan.filters)
         if steps is not None:
             try:
                 answer = yield from steps.answer(standalone or question, turns, retrieval,
@@ -277,7 +282,7 @@ class Assistant:
         if ref is not None:
             answer = more_about(question, ref, retrieval, notes)
         else:
-            answer = extractive_answer(self.extractive, question, analysis, retrieval, notes)
+            answer = extractive_answer(self.extractive, question, plan.analysis, retrieval, notes)
         final = finish(replace(answer, question=asked), started, retrieval, prior, self.retriever,
                        self.embedder)
         if streaming:  # in one piece, numbered as it is in the conversation

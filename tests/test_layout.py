@@ -43,7 +43,7 @@ def _layer(module: str) -> str:
     parts = module.split(".")
     if parts[0] == "vectorstore":
         return "vectorstore"
-    if len(parts) > 1 and parts[1] in {"ingest", "answer", "serve", "eval"}:
+    if len(parts) > 1 and parts[1] in {"ingest", "answer", "serve", "eval", "integrations"}:
         return parts[1]
     if module == "qa.__main__":
         return "qa.cli"
@@ -56,7 +56,8 @@ ALLOWED = {
     "vectorstore": {"vectorstore"},
     "ingest": {"foundation", "ingest", "vectorstore"},
     "answer": {"foundation", "answer", "ingest", "vectorstore"},
-    "qa.assistant": {"foundation", "answer", "ingest", "vectorstore"},
+    "integrations": {"foundation", "answer", "integrations"},
+    "qa.assistant": {"foundation", "answer", "ingest", "integrations", "vectorstore"},
     "serve": {"foundation", "qa.assistant", "answer", "ingest", "serve", "vectorstore"},
     "eval": {"foundation", "qa.assistant", "answer", "ingest", "eval", "vectorstore"},
     "qa.cli": {"foundation", "qa.assistant", "qa", "qa.cli", "answer", "ingest", "serve", "eval",
@@ -66,8 +67,8 @@ ALLOWED = {
 
 
 def test_every_module_has_a_layer_and_the_packages_say_what_they_hold() -> None:
-    assert {"qa.ingest", "qa.answer", "qa.serve", "qa.eval"} <= MODULES
-    for package in ("ingest", "answer", "serve", "eval"):
+    assert {"qa.ingest", "qa.answer", "qa.serve", "qa.eval", "qa.integrations"} <= MODULES
+    for package in ("ingest", "answer", "serve", "eval", "integrations"):
         doc = ast.get_docstring(ast.parse((ROOT / "qa" / package / "__init__.py").read_text()))
         assert doc and len(doc) > 80, package
     assert _layer("qa.answer.retrieval") == "answer"

@@ -1,13 +1,15 @@
-"""What a conversation carries from turn to turn: stable citation numbers, and the citation a
-follow-up such as "tell me more about [2]" points at."""
+"""What a conversation carries from turn to turn: stable citation numbers, the citation a
+follow-up such as "tell me more about [2]" points at, and what a follow-up is searched with."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 from qa.answer.citations import MARKER, marker_numbers
+from qa.answer.question import QuestionAnalysis, analyse
+from qa.answer.retrieval import Filters
 from qa.types import Answer, Citation
 
 _REF = re.compile(r"\[(\d+)\]")
@@ -64,3 +66,39 @@ def turns(history: History) -> list[Turn]:
         else:
             out.append((str(item[0]), str(item[1])))
     return out
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """How a question is searched and read, given the conversation: ``query`` and
+    ``filters`` for retrieval, ``ref`` (the earlier citation "tell me more about [2]" points
+    at), ``standalone`` (an LLM's stand-alone rewrite), ``analysis`` (with the previous
+    question's names carried over)."""
+
+    query: str
+    filters: Filters | None
+    ref: Citation | None
+    standalone: str | None
+    analysis: QuestionAnalysis
+
+
+def follow_up(question: str, history: list[Turn], prior: Sequence[Answer],
+              filters: Filters | None, condense: Callable[[str, list[Turn]], str | None] | None,
+              ) -> FollowUp:
+    """``condense``: the LLM's rewrite of a follow-up (None in extractive mode, where the
+    previous question's names are added to the query when the question has none)."""
+    ref = referenced_citation(question, prior)
+    standalone: str | None = None
+    query = question
+    if ref is not None:  # "tell me more about [2]": read that source
+        filters = Filters(sources=(ref.source,), since=filters.since if filters else 0,
+                          until=filters.until if filters else 0)
+        query = f"{MARKER.sub(ref.title or ref.source, question)} {ref.quote}"
+    elif history and condense is not None:
+        standalone = condense(question, history)
+        query = standalone or question
+    own = analyse(question)
+    analysis = own.with_context(analyse(history[-1][0]) if history else None)
+    if ref is None and history and condense is None and analysis.entities and not own.entities:
+        query = f"{question} {' '.join(analysis.entities)}"  # carry the entities over
+    return FollowUp(query, filters, ref, standalone, analysis)

@@ -8,7 +8,7 @@ import re
 import time
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from qa.errors import ConfigError, ContextTooLong, LLMError
 from qa.offline import count_tokens
@@ -79,6 +79,18 @@ def _failure(exc: Exception, base_url: str, timeout: float) -> LLMError:
     if isinstance(exc, openai.APIError):  # e.g. an error event inside a stream
         return LLMError(f"the LLM endpoint {base_url} failed: {_upstream_message(exc)}")
     return LLMError(f"the LLM call to {base_url} failed: {exc}")
+
+
+class Chat(Protocol):
+    """What answering needs of a model: :class:`ChatModel` (OpenAI protocol) or
+    :class:`qa.answer.llamaindex_llm.LlamaIndexChat` (any LlamaIndex LLM)."""
+
+    model: str
+    max_tokens: int
+
+    def complete(self, messages: Sequence[Message]) -> tuple[str, Usage]: ...
+
+    def stream(self, messages: Sequence[Message]) -> Generator[str, None, Usage]: ...
 
 
 class ChatModel:

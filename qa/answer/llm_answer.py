@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from qa.answer.citations import MARKER, MarkerRewriter, tidy
-from qa.answer.llm import ChatModel, Message, Usage
+from qa.answer.llm import Chat, Message, Usage
 from qa.answer.prompts import render
 from qa.safety import LinkGuard, sanitize_source, visible
 from qa.types import Passage
@@ -36,7 +36,7 @@ def _attr(value: str) -> str:
 
 
 class LLMAnswerer:
-    def __init__(self, chat: ChatModel, *, prompts_dir: str | None = None) -> None:
+    def __init__(self, chat: Chat, *, prompts_dir: str | None = None) -> None:
         self.chat = chat
         self.prompts_dir = prompts_dir
 

@@ -15,7 +15,7 @@ from qa.answer.citations import citations_for
 from qa.answer.claims import check_claims, mark_unsupported
 from qa.answer.conversation import Turn
 from qa.answer.extractive import NOT_IN_ARTICLES
-from qa.answer.llm import ChatModel
+from qa.answer.llm import Chat
 from qa.answer.llm_answer import LLMAnswerer, LLMReply
 from qa.answer.retrieval import Retrieval
 from qa.answer.verify import FileCache, verify
@@ -34,7 +34,7 @@ class LLMSteps:
     """Answers with ``chat`` from retrieved passages; ``instead`` gives the extractive answer
     when nothing the model said holds."""
 
-    def __init__(self, chat: ChatModel, embedder: Embedder, instead: Extract, *,
+    def __init__(self, chat: Chat, embedder: Embedder, instead: Extract, *,
                  prompts_dir: str | None = None,
                  unsupported: Literal["remove", "mark"] = "remove") -> None:
         self.chat = chat
