@@ -59,13 +59,14 @@ document.addEventListener("click", function (event) {
 """
 
 
-def build(assistant: Any) -> Any:
-    """The page around ``assistant`` (a ``qa.Assistant``)."""
+def build(assistant: Any, watcher: Any = None) -> Any:
+    """The page around ``assistant`` (a ``qa.Assistant``); ``watcher``: the folder watcher of
+    ``QA_WATCH_DIRS``, whose changes the Library shows."""
     import gradio as gr
 
     from qa.serve.web import EXAMPLES, LIBRARY_HEADERS, Handlers, render_sources
 
-    h = Handlers(assistant)
+    h = Handlers(assistant, watcher)
     settings = assistant.settings
 
     def progress_to(progress: Any) -> Any:
@@ -112,7 +113,7 @@ def build(assistant: Any) -> Any:
             with gr.Column(scale=2):
                 gr.Markdown("### Sources")
                 sources = gr.HTML(render_sources([]), elem_id="sources")
-        with gr.Tab("Library"):
+        with gr.Tab("Library") as library_tab:
             table = gr.Dataframe(headers=LIBRARY_HEADERS,
                                  interactive=False, elem_id="library", wrap=True)
             files = gr.File(label="Upload .txt, .md or .html articles", file_count="multiple",
@@ -144,6 +145,8 @@ def build(assistant: Any) -> Any:
         files.upload(upload, files, [table, library_message, pick, status, files])
         remove_button.click(remove, pick, [table, library_message, pick, status])
         reindex_button.click(reindex, None, [table, library_message, pick, status])
+        library_tab.select(lambda: (*h.library(), gr.update(choices=h.sources()), h.status()),
+                           None, [table, library_message, pick, status], show_progress="hidden")
         demo.load(h.startup, None, status, show_progress="hidden")
         ticker.tick(poll, None, [status, table, pick, ticker], show_progress="hidden")
     return demo
@@ -167,12 +170,15 @@ def create_app(assistant: Any) -> Any:
     from qa.serve import ask_api, openai_api
 
     settings = assistant.settings
+    from qa.serve.web import start_watching
+
     assistant.start_indexing()  # an empty index is built now; questions wait for it (503)
+    watcher = start_watching(assistant)  # QA_WATCH_DIRS
     server = FastAPI(title="Ask the articles", docs_url=None, redoc_url=None, openapi_url=None)
     chat = openai_api.ChatService(assistant)  # its answer slots are shared by both APIs
     server.include_router(openai_api.router(assistant, chat))
     server.include_router(ask_api.router(assistant, chat))
-    demo = build(assistant).queue(default_concurrency_limit=settings.concurrency,
+    demo = build(assistant, watcher).queue(default_concurrency_limit=settings.concurrency,
                                   max_size=settings.queue_size)
     auth = tuple(settings.auth.split(":", 1)) if settings.auth else None
     gr.mount_gradio_app(
@@ -215,10 +221,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     host, port = args.host or settings.host, args.port or settings.port
     if args.share:
+        from qa.serve.web import start_watching
+
         assistant.start_indexing()
+        watcher = start_watching(assistant)
         auth = tuple(settings.auth.split(":", 1)) if settings.auth else None
-        build(assistant).queue(default_concurrency_limit=settings.concurrency,
-                               max_size=settings.queue_size).launch(
+        build(assistant, watcher).queue(default_concurrency_limit=settings.concurrency,
+                                        max_size=settings.queue_size).launch(
             server_name=host, server_port=port, share=True, auth=auth,
             max_file_size=int(settings.max_upload_mb * 1_000_000), theme=theme(), css=CSS,
             head=HEAD, show_error=False)

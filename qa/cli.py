@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -41,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="empty the index first (needed after changing the embedding model "
                         "or chunking)")
     ingest.add_argument("--json", action="store_true", help="print the report as JSON")
+    ingest.add_argument("--watch", action="store_true",
+                        help="then keep the index in step with the folders as files are added, "
+                        "edited and deleted, until Ctrl-C")
 
     ask = sub.add_parser("ask", parents=[common], help="answer one question")
     ask.add_argument("question", nargs="?", help="the question")
@@ -322,6 +326,21 @@ def _eval(assistant: Assistant, args: argparse.Namespace, out: TextIO, err: Text
     return 0
 
 
+def _watch(assistant: Assistant, folders: list[str], out: TextIO, err: TextIO) -> int:
+    """``qa ingest --watch``: one line per change and per file ingestion touched, until
+    Ctrl-C (exit 0)."""
+    from qa.ingest.watching import FolderWatcher
+
+    watcher = FolderWatcher(lambda roots: assistant.ingest(roots), folders,
+                            say=lambda line: print(one_line(line), file=out, flush=True))
+    print(f"watching {', '.join(str(f) for f in watcher.folders)} (Ctrl-C stops)", file=err,
+          flush=True)
+    with contextlib.suppress(KeyboardInterrupt):  # the way to stop, even mid-update
+        watcher.run()
+    print("stopped watching", file=err)
+    return 0
+
+
 def _ask_or_chat(assistant: Answerer, args: argparse.Namespace, out: TextIO,
                  err: TextIO) -> int:
     if args.command == "chat":
@@ -365,6 +384,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
                 print(json.dumps(report.to_json(), indent=2), file=out)
             else:
                 print_report(report, out)
+            if args.watch:
+                return _watch(assistant, args.paths or [str(settings.corpus_dir)], out, err)
             return 0 if report.ok else 1
         if args.command == "files":
             for record in assistant.files():

@@ -92,6 +92,9 @@ class Settings(BaseSettings):
         60.0, ge=0, description="Seconds `qa ingest` waits for another writer of the same "
         "on-disk index before giving up.")
     upload_dir: Path = Field(Path("uploads"), description="Folder uploaded articles are kept in.")
+    watch_dirs: str = Field(
+        "", description="Folders the web app keeps in step with the index as files are added, "
+        "edited and deleted (separated by commas or the path separator).")
     max_upload_mb: float = Field(5.0, gt=0, description="Largest accepted upload.")
     auth: str | None = Field(None, description="`user:password` to require a login in the UI.")
     concurrency: int = Field(
@@ -129,6 +132,12 @@ class Settings(BaseSettings):
         if value is not None and (":" not in value or not value.split(":", 1)[0]):
             raise ValueError("expected user:password")
         return value
+
+    @property
+    def watch_paths(self) -> list[Path]:
+        """``watch_dirs`` as paths."""
+        parts = self.watch_dirs.replace(os.pathsep, ",").split(",")
+        return [Path(p.strip()) for p in parts if p.strip()]
 
     @property
     def llm_key(self) -> str | None:

@@ -9,11 +9,14 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qa.assistant import Assistant
 from qa.errors import QAError
 from qa.types import Answer, Citation, IngestReport, Passage
+
+if TYPE_CHECKING:
+    from qa.ingest.watching import FolderWatcher
 
 log = logging.getLogger(__name__)
 
@@ -232,8 +235,18 @@ class Handlers:
     """Every event of the web app. Per-session state (the answers so far) is passed in and
     returned, never kept here: one ``Handlers`` serves all sessions."""
 
-    def __init__(self, assistant: Assistant) -> None:
+    def __init__(self, assistant: Assistant, watcher: FolderWatcher | None = None) -> None:
         self.assistant = assistant
+        self.watcher = watcher  # QA_WATCH_DIRS: its recent changes are shown in the Library
+
+    def library(self) -> tuple[list[list[Any]], str]:
+        """The Library table as the index stands, and what the watched folders changed."""
+        if self.watcher is None:
+            return self.sources_table(), ""
+        folders = ", ".join(str(f) for f in self.watcher.folders)
+        lines = "\n".join(f"- {as_text(line)}" for line in list(self.watcher.recent)[-8:])
+        return self.sources_table(), f"Watching {as_text(folders)}." + (
+            f" Recent changes:\n\n{lines}" if lines else "")
 
     def modes(self) -> list[str]:
         return ["extractive", "llm"] if self.assistant.settings.llm_configured else ["extractive"]
@@ -338,3 +351,16 @@ class Handlers:
 
     def sources(self) -> list[str]:
         return [r.source for r in self.assistant.files()]
+
+
+def start_watching(assistant: Assistant) -> FolderWatcher | None:
+    """The watcher of ``QA_WATCH_DIRS`` (None when it names none), started in a thread: it
+    brings those folders up to date, then follows their changes."""
+    folders = assistant.settings.watch_paths
+    if not folders:
+        return None
+    from qa.ingest.watching import FolderWatcher
+
+    watcher = FolderWatcher(lambda roots: assistant.ingest(roots), folders)
+    watcher.start()
+    return watcher
