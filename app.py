@@ -118,6 +118,10 @@ def build(assistant: Any, watcher: Any = None) -> Any:
                                  interactive=False, elem_id="library", wrap=True)
             files = gr.File(label="Upload .txt, .md or .html articles", file_count="multiple",
                             file_types=[".txt", ".md", ".html", ".htm"], elem_id="upload")
+            with gr.Row():
+                url_box = gr.Textbox(label="Add articles by URL (one per line)", lines=1,
+                                     max_lines=6, scale=4, elem_id="urls")
+                fetch_button = gr.Button("Fetch", scale=1, elem_id="fetch")
             library_message = gr.Markdown(elem_id="library-message")
             with gr.Row():
                 # filled after the page loads (the status poll): no file names in the page's
@@ -144,6 +148,9 @@ def build(assistant: Any, watcher: Any = None) -> Any:
         clear.click(h.clear, None, [chat, turns, sources], api_name="clear")
         files.upload(upload, files, [table, library_message, pick, status, files])
         remove_button.click(remove, pick, [table, library_message, pick, status])
+        fetch_button.click(lambda text: (*h.add_urls(text), gr.update(choices=h.sources()),
+                                         h.status(), ""),
+                           url_box, [table, library_message, pick, status, url_box])
         reindex_button.click(reindex, None, [table, library_message, pick, status])
         library_tab.select(lambda: (*h.library(), gr.update(choices=h.sources()), h.status()),
                            None, [table, library_message, pick, status], show_progress="hidden")

@@ -46,16 +46,9 @@ class Assistant:
     any part can be passed in instead (embedder, store, chat model).
     """
 
-    def __init__(
-        self,
-        settings: Settings | None = None,
-        *,
-        embedder: Embedder | None = None,
-        store: ChromaStore | None = None,
-        chat: Chat | None = None,
-        llm: Any = None,
-        rebuild: bool = False,
-    ) -> None:
+    def __init__(self, settings: Settings | None = None, *, embedder: Embedder | None = None,
+                 store: ChromaStore | None = None, chat: Chat | None = None, llm: Any = None,
+                 rebuild: bool = False) -> None:
         """``rebuild``: start the index afresh (empty), whatever state it is in: another
         embedding model, no manifest, damaged files (a damaged directory is moved aside).
         ``chat``: the answering model (default: the OpenAI-compatible endpoint the settings
@@ -158,6 +151,15 @@ class Assistant:
                              int(self.settings.max_upload_mb * 1_000_000))
         return self.ingest(saved, on_progress=on_progress)
 
+    def add_urls(self, urls: Iterable[str]) -> IngestReport:
+        """Fetch pages by URL (:mod:`qa.ingest.urls`: stored in the upload folder) and ingest
+        them; a URL that failed is a ``failed`` line of the report and changes nothing."""
+        from qa.ingest.urls import fetch_all
+
+        saved, failed = fetch_all(list(urls), self.settings)
+        report = self.ingest(saved) if saved else IngestReport((), 0, self.count(), 0.0)
+        return replace(report, files=(*report.files, *failed))
+
     def remove(self, source: str) -> FileReport:
         """Take a file out of the index (by its source name or path). An uploaded file is also
         deleted from the upload folder; other files stay on disk."""
@@ -176,8 +178,11 @@ class Assistant:
         return self.ingest(sorted(r for r in roots if r.is_dir()), on_progress=on_progress)
 
     def count(self) -> int:
+        return int(self._reading(self.store.count))
+
+    def _reading(self, read: Callable[[], Any]) -> Any:
         try:
-            return self.store.count()
+            return read()
         except Exception as exc:
             raise IndexUnavailable(f"cannot read the index: {exc}") from exc
 
@@ -190,10 +195,8 @@ class Assistant:
 
     def files(self) -> list[FileRecord]:
         """The ingested files, by source name."""
-        try:
-            return sorted(self.store.file_records().values(), key=lambda r: r.source)
-        except Exception as exc:
-            raise IndexUnavailable(f"cannot read the index: {exc}") from exc
+        records = self._reading(self.store.file_records).values()
+        return sorted(records, key=lambda r: r.source)
 
     # -- retrieval -----------------------------------------------------------------------------
     def retrieve(self, question: str, top_k: int | None = None,
@@ -206,15 +209,13 @@ class Assistant:
 
     # -- LlamaIndex ----------------------------------------------------------------------------
     def as_retriever(self, top_k: int = 5, **filters: Any) -> Any:
-        """This index's hybrid retrieval as a LlamaIndex ``BaseRetriever``; ``filters``:
-        ``sources``, ``since``, ``until`` as in :meth:`ask` (:mod:`qa.integrations.llama_index`)."""
+        """The hybrid retrieval as a LlamaIndex retriever; ``filters``: as :meth:`ask` takes."""
         from qa.integrations.llama_index import QARetriever
 
         return QARetriever(self, top_k, **filters)
 
     def as_query_engine(self, **options: Any) -> Any:
-        """:meth:`ask` as a LlamaIndex ``BaseQueryEngine``; ``options``: those of :meth:`ask`
-        (``mode``, ``top_k``, ``sources``, ``since``, ``until``)."""
+        """:meth:`ask` as a LlamaIndex query engine; ``options``: those of :meth:`ask`."""
         from qa.integrations.llama_index import QAQueryEngine
 
         return QAQueryEngine(self, **options)

@@ -37,7 +37,8 @@ def _parser() -> argparse.ArgumentParser:
 
     ingest = sub.add_parser("ingest", parents=[common], help="add or update files in the index")
     ingest.add_argument("paths", nargs="*", metavar="PATH",
-                        help="files or folders (default: the corpus folder, QA_CORPUS_DIR)")
+                        help="files, folders or http(s):// article pages (default: the corpus "
+                        "folder, QA_CORPUS_DIR)")
     ingest.add_argument("--rebuild", action="store_true",
                         help="empty the index first (needed after changing the embedding model "
                         "or chunking)")
@@ -326,6 +327,28 @@ def _eval(assistant: Assistant, args: argparse.Namespace, out: TextIO, err: Text
     return 0
 
 
+def _ingest_paths_and_urls(assistant: Assistant, given: list[str], err: TextIO
+                           ) -> IngestReport:
+    """Files and folders as they are; ``http(s)://`` pages fetched first (one report)."""
+    from dataclasses import replace
+
+    from qa.ingest.urls import is_url
+
+    urls = [p for p in given if is_url(p)]
+    paths = [p for p in given if not is_url(p)]
+    report = assistant.ingest(paths or None, progress=err.isatty()) if paths or not urls \
+        else None
+    if not urls:
+        assert report is not None
+        return report
+    fetched = assistant.add_urls(urls)
+    if report is None:
+        return fetched
+    return replace(fetched, files=(*report.files, *fetched.files),
+                   embedded_chunks=report.embedded_chunks + fetched.embedded_chunks,
+                   seconds=report.seconds + fetched.seconds)
+
+
 def _watch(assistant: Assistant, folders: list[str], out: TextIO, err: TextIO) -> int:
     """``qa ingest --watch``: one line per change and per file ingestion touched, until
     Ctrl-C (exit 0)."""
@@ -379,13 +402,14 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
         assistant = _assistant(args, settings)
         if args.command == "ingest":
             # --rebuild: the index was emptied when it was opened (whatever state it was in)
-            report = assistant.ingest(args.paths or None, progress=err.isatty())
+            report = _ingest_paths_and_urls(assistant, args.paths, err)
             if args.json:
                 print(json.dumps(report.to_json(), indent=2), file=out)
             else:
                 print_report(report, out)
             if args.watch:
-                return _watch(assistant, args.paths or [str(settings.corpus_dir)], out, err)
+                folders = [p for p in args.paths if "://" not in p]
+                return _watch(assistant, folders or [str(settings.corpus_dir)], out, err)
             return 0 if report.ok else 1
         if args.command == "files":
             for record in assistant.files():

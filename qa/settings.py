@@ -92,6 +92,10 @@ class Settings(BaseSettings):
         60.0, ge=0, description="Seconds `qa ingest` waits for another writer of the same "
         "on-disk index before giving up.")
     upload_dir: Path = Field(Path("uploads"), description="Folder uploaded articles are kept in.")
+    url_timeout: float = Field(20.0, gt=0, description="Seconds to fetch a page by URL.")
+    url_allow_private: bool = Field(
+        False, description="Let `qa ingest URL` fetch from loopback, private and link-local "
+        "addresses (off: a server must not be made to fetch its own network).")
     watch_dirs: str = Field(
         "", description="Folders the web app keeps in step with the index as files are added, "
         "edited and deleted (separated by commas or the path separator).")

@@ -13,7 +13,7 @@ import io
 import logging
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from qa.ingest.clutter import Cleaned, clean, compose, from_lines
 from qa.ingest.clutter import Line as ClutterLine
 from qa.ingest.metadata import Metadata
 from qa.ingest.office import EXTRACTED, NotReadable, extract_text
+from qa.ingest.urls import fetched_url
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +173,13 @@ class _Decoded:
 
 def load_document(file: SourceFile, max_bytes: int, *, clean_clutter: bool = True) -> Document:
     """Read, decode and clean ``file``; raise :class:`SkipFile` with a reason when it can't be
-    used."""
+    used. A page fetched by URL (``qa ingest URL``) records the URL it came from."""
+    doc = _load(file, max_bytes, clean_clutter)
+    url = fetched_url(file.path)
+    return replace(doc, meta=replace(doc.meta, url=url)) if url else doc
+
+
+def _load(file: SourceFile, max_bytes: int, clean_clutter: bool) -> Document:
     try:
         size = file.path.stat().st_size
         if size > max_bytes:

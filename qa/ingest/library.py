@@ -16,6 +16,7 @@ from qa.ingest.documents import (
     SourceFile,
     load_document,
 )
+from qa.ingest.urls import sidecar_of
 from qa.types import FileReport
 from vectorstore import ChromaStore, FileRecord
 
@@ -81,8 +82,10 @@ def remove_file(store: ChromaStore, records: Sequence[FileRecord], source: str,
     record = matches[0]
     removed = store.remove_file(record.key)
     path = Path(record.key)
-    if path.is_file() and path.resolve().parent == upload_dir.resolve():
-        path.unlink()
+    if path.is_file() and path.resolve().parent in (upload_dir.resolve(),
+                                                    (upload_dir / "web").resolve()):
+        path.unlink()  # an upload, or a page fetched by URL (and the note of its URL)
+        sidecar_of(path).unlink(missing_ok=True)
     return FileReport(record.source, record.key, "removed", removed)
 
 

@@ -329,6 +329,17 @@ class Handlers:
             message = f"⚠️ cannot read the upload: {exc.strerror or exc}"
         return library_rows(self.assistant), message
 
+    def add_urls(self, text: str | None) -> tuple[list[list[Any]], str]:
+        """Articles by URL, one per line (or separated by spaces)."""
+        urls = (text or "").split()
+        if not urls:
+            return library_rows(self.assistant), "Paste the address of an article page."
+        try:
+            message = report_text(self.assistant.add_urls(urls))
+        except QAError as exc:
+            message = f"⚠️ {exc}"
+        return library_rows(self.assistant), message
+
     def remove(self, source: str | None) -> tuple[list[list[Any]], str]:
         if not source:
             return library_rows(self.assistant), "Pick a file to remove."
