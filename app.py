@@ -4,8 +4,8 @@ Thin by design: it lays out Gradio components around an `Assistant` and wires th
 handlers in `qa/serve/web.py`, which hold everything the page does.
 """
 
-from __future__ import annotations
-
+# no `from __future__ import annotations` here: Gradio reads the handlers' `gr.Request`
+# annotations at run time to pass the logged-in user
 import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -97,7 +97,20 @@ def build(assistant: Any, watcher: Any = None) -> Any:
         status = gr.Markdown("Starting…", elem_id="status")
         ticker = gr.Timer(1.0)
         turns = gr.State([])
+        kept = gr.State(None)  # the id of the conversation in QA_HISTORY_DB
         with gr.Tab("Chat"), gr.Row():
+            with gr.Column(scale=1, min_width=200):
+                gr.Markdown("### Conversations")
+                new_chat = gr.Button("New conversation", size="sm", elem_id="new-chat")
+                past = gr.Radio(choices=[], show_label=False, elem_id="conversations")
+                title = gr.Textbox(placeholder="Name this conversation", show_label=False,
+                                   elem_id="conversation-title")
+                with gr.Row():
+                    rename_button = gr.Button("Rename", size="sm", elem_id="rename")
+                    delete_button = gr.Button("Delete", size="sm", elem_id="delete")
+                export = gr.DownloadButton("Export (Markdown)", size="sm", elem_id="export",
+                                           value=None)
+                kept_message = gr.Markdown(elem_id="conversation-message")
             with gr.Column(scale=3):
                 chat = gr.Chatbot(elem_id="chat", height=520, show_label=False,
                                   sanitize_html=False, render_markdown=True,
@@ -138,14 +151,54 @@ def build(assistant: Any, watcher: Any = None) -> Any:
                               label="Passages per answer (top-k)")
             gr.Markdown("Endpoints and keys are read from the environment only.")
 
-        outputs = [chat, turns, sources, box]
+        def user(request: gr.Request) -> str:
+            return getattr(request, "username", None) or ""
+
+        def listed(conversation: str | None, request: gr.Request) -> Any:
+            """The side list and the Export file, after any change."""
+            return (gr.update(choices=h.conversation_choices(user(request)), value=conversation),
+                    h.export_conversation(conversation, user(request)))
+
+        def respond(message: str, chat_now: Any, turns_now: Any, mode_now: str, k: int,
+                    conversation: str | None, request: gr.Request) -> Any:
+            yield from h.respond_kept(message, chat_now, turns_now, mode_now, k, conversation,
+                                      user(request))
+
+        def opened(conversation: str | None, request: gr.Request) -> Any:
+            return (*h.open_conversation(conversation, user(request)), conversation,
+                    h.export_conversation(conversation, user(request)), "")
+
+        def first_page(request: gr.Request) -> Any:
+            """The latest conversation, reopened after a reload or a restart."""
+            choices = h.conversation_choices(user(request))
+            latest = choices[0][1] if choices else None
+            return (gr.update(choices=choices, value=latest), *opened(latest, request)[:-1])
+
+        def rename(conversation: str | None, name: str, request: gr.Request) -> Any:
+            message = h.rename_conversation(conversation, name, user(request))
+            return (*listed(conversation, request), message, "")
+
+        def delete(conversation: str | None, request: gr.Request) -> Any:
+            h.delete_conversation(conversation, user(request))
+            return (*listed(None, request), *h.clear(), None)
+
+        outputs = [chat, turns, sources, box, kept]
         # both ways of asking share one concurrency limit (QA_CONCURRENCY): answering is
         # CPU-bound, so more at once only makes each slower
         limit = {"concurrency_id": "answer", "concurrency_limit": settings.concurrency}
-        ask.click(h.respond, [box, chat, turns, mode, top_k], outputs, api_name="ask", **limit)
-        box.submit(h.respond, [box, chat, turns, mode, top_k], outputs, api_name="submit",
-                   **limit)
-        clear.click(h.clear, None, [chat, turns, sources], api_name="clear")
+        asked = [box, chat, turns, mode, top_k, kept]
+        for event, name in ((ask.click, "ask"), (box.submit, "submit")):
+            event(respond, asked, outputs, api_name=name, **limit).then(
+                listed, kept, [past, export], show_progress="hidden")
+        clear.click(h.clear, None, [chat, turns, sources], api_name="clear").then(
+            lambda: (None, gr.update(value=None), None), None, [kept, past, export])
+        new_chat.click(h.clear, None, [chat, turns, sources]).then(
+            lambda: (None, gr.update(value=None), None), None, [kept, past, export])
+        past.input(opened, past, [chat, turns, sources, kept, export, kept_message])
+        rename_button.click(rename, [kept, title], [past, export, kept_message, title])
+        delete_button.click(delete, kept, [past, export, chat, turns, sources, kept])
+        demo.load(first_page, None, [past, chat, turns, sources, kept, export],
+                  show_progress="hidden")
         files.upload(upload, files, [table, library_message, pick, status, files])
         remove_button.click(remove, pick, [table, library_message, pick, status])
         fetch_button.click(lambda text: (*h.add_urls(text), gr.update(choices=h.sources()),
@@ -187,7 +240,7 @@ def create_app(assistant: Any) -> Any:
     server.include_router(ask_api.router(assistant, chat))
     demo = build(assistant, watcher).queue(default_concurrency_limit=settings.concurrency,
                                   max_size=settings.queue_size)
-    auth = tuple(settings.auth.split(":", 1)) if settings.auth else None
+    auth = settings.auth_pairs or None
     gr.mount_gradio_app(
         server, demo, path="/", auth=auth, show_error=False, theme=theme(), css=CSS, head=HEAD,
         max_file_size=int(settings.max_upload_mb * 1_000_000),
@@ -232,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
 
         assistant.start_indexing()
         watcher = start_watching(assistant)
-        auth = tuple(settings.auth.split(":", 1)) if settings.auth else None
+        auth = settings.auth_pairs or None
         build(assistant, watcher).queue(default_concurrency_limit=settings.concurrency,
                                         max_size=settings.queue_size).launch(
             server_name=host, server_port=port, share=True, auth=auth,

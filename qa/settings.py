@@ -100,7 +100,12 @@ class Settings(BaseSettings):
         "", description="Folders the web app keeps in step with the index as files are added, "
         "edited and deleted (separated by commas or the path separator).")
     max_upload_mb: float = Field(5.0, gt=0, description="Largest accepted upload.")
-    auth: str | None = Field(None, description="`user:password` to require a login in the UI.")
+    auth: str | None = Field(
+        None, description="`user:password` (several: `alice:pw1,bob:pw2`) to require a login "
+        "in the UI; each user sees only their own conversations.")
+    history_db: Path | None = Field(
+        None, description="SQLite file of the web chat's conversations (default: beside the "
+        "index, `<index dir>-history.sqlite`).")
     concurrency: int = Field(
         4, ge=1, le=64, description="Chat answers computed at once by the web app (Gradio's "
         "concurrency limit); more wait in the queue.")
@@ -133,9 +138,20 @@ class Settings(BaseSettings):
     @field_validator("auth")
     @classmethod
     def _auth_pair(cls, value: str | None) -> str | None:
-        if value is not None and (":" not in value or not value.split(":", 1)[0]):
-            raise ValueError("expected user:password")
+        for pair in (value or "").split(",") if value is not None else ():
+            if ":" not in pair or not pair.split(":", 1)[0].strip():
+                raise ValueError("expected user:password (several separated by commas)")
         return value
+
+    @property
+    def auth_pairs(self) -> list[tuple[str, str]]:
+        """``QA_AUTH`` as ``(user, password)`` pairs."""
+        pairs = [p.split(":", 1) for p in (self.auth or "").split(",") if p]
+        return [(user.strip(), password) for user, password in pairs]
+
+    @property
+    def history_path(self) -> Path:
+        return self.history_db or self.index_dir.with_name(f"{self.index_dir.name}-history.sqlite")
 
     @property
     def watch_paths(self) -> list[Path]:
@@ -152,7 +168,7 @@ class Settings(BaseSettings):
         """The bearer token the /v1 API requires, if any."""
         if self.api_key:
             return self.api_key
-        return self.auth.split(":", 1)[1] if self.auth else None
+        return self.auth_pairs[0][1] if self.auth else None  # the first user's password
 
     @property
     def base_url(self) -> str | None:

@@ -212,3 +212,66 @@ def test_no_live_html_from_questions_or_articles(browser, tmp_path: Path,  # typ
         assert "<img src=x" in chat and "<b>bold</b>" in chat
         assert "12" in chat and "onerror" in library
         page.context.close()
+
+
+def _login(browser, url: str, user: str, password: str):  # type: ignore[no-untyped-def]
+    page = browser.new_context(viewport={"width": 1400, "height": 950},
+                               accept_downloads=True).new_page()
+    page.goto(url)
+    page.get_by_label("username").wait_for(timeout=60_000)
+    page.get_by_label("username").fill(user)
+    page.get_by_label("password").fill(password)
+    page.get_by_role("button", name="Login").click()
+    page.wait_for_selector("#question textarea", timeout=60_000)
+    page.wait_for_function(
+        "document.querySelector('#status')?.innerText.includes('passages indexed')",
+        timeout=120_000)
+    return page
+
+
+def _chat_has(page, text: str) -> None:  # type: ignore[no-untyped-def]
+    page.wait_for_function(f"document.querySelector('#chat')?.innerText.includes({text!r})",
+                           timeout=30_000)
+
+
+def test_conversations_survive_reload_and_restart_per_user(  # type: ignore[no-untyped-def]
+        browser, tmp_path: Path, artifacts: Path) -> None:
+    users = "alice:pw-alice,bob:pw-bob"
+    question = "How many Tor-M1 systems did Iran receive?"
+    with _app(tmp_path, QA_AUTH=users) as url:
+        alice = _login(browser, url, "alice", "pw-alice")
+        _ask(alice, question)
+        alice.wait_for_function(
+            "document.querySelector('#conversations')?.innerText.includes('Tor-M1')",
+            timeout=30_000)
+        alice.fill("#conversation-title textarea", "Tor-M1 deliveries")
+        alice.click("#rename")
+        alice.wait_for_function("document.querySelector('#conversations')?.innerText"
+                                ".includes('Tor-M1 deliveries')", timeout=30_000)
+        with alice.expect_download(timeout=30_000) as download:
+            alice.click("#export")
+        exported = Path(download.value.path()).read_text()
+        assert exported.startswith("# Tor-M1 deliveries") and f"## {question}" in exported
+        assert "[1] 00" in exported and "> Iran recently took delivery of 29" in exported
+        alice.reload()  # a reload shows the conversation again
+        alice.wait_for_selector("#question textarea", timeout=60_000)
+        _chat_has(alice, "29")
+        alice.screenshot(path=str(artifacts / "screenshots" / "conversations.png"))
+        bob = _login(browser, url, "bob", "pw-bob")  # another user sees none of it
+        bob.wait_for_timeout(1500)
+        assert "Tor-M1" not in bob.locator("#chat").inner_text()
+        assert "Tor-M1" not in bob.locator("#conversations").inner_text()
+        alice.context.close()
+        bob.context.close()
+    # the app restarted on the same index: the conversation is still there
+    with app_py(tmp_path, tmp_path / "articles", QA_AUTH=users) as url:
+        alice = _login(browser, url, "alice", "pw-alice")
+        _chat_has(alice, "29")
+        assert "Tor-M1 deliveries" in alice.locator("#conversations").inner_text()
+        _ask(alice, "And when was the contract signed?")  # the follow-up reads the history
+        _chat_has(alice, "2005")
+        alice.click("#delete")
+        alice.wait_for_function(
+            "!document.querySelector('#conversations')?.innerText.includes('Tor-M1')",
+            timeout=30_000)
+        alice.context.close()

@@ -3,9 +3,11 @@ functions to components, and tests call them directly."""
 
 from __future__ import annotations
 
+import functools
 import html
 import logging
 import re
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from qa.assistant import Assistant
 from qa.errors import QAError
+from qa.serve.conversations import ConversationStore, as_markdown
 from qa.types import Answer, Citation, IngestReport, Passage
 
 if TYPE_CHECKING:
@@ -110,7 +113,7 @@ def _with_badges(answer: Answer) -> str:
 
 def _passage_for(c: Citation, passages: Sequence[Passage]) -> Passage | None:
     for p in passages:
-        if p.path == c.path and p.start <= c.start and c.end <= p.end:
+        if p.source == c.source and p.path == c.path and p.start <= c.start and c.end <= p.end:
             return p
     return None
 
@@ -314,6 +317,62 @@ class Handlers:
 
     def clear(self) -> tuple[list[Message], list[Answer], str]:
         return [], [], render_sources([])
+
+    # -- conversations kept in QA_HISTORY_DB, per user -----------------------------------------
+    @functools.cached_property
+    def conversations(self) -> ConversationStore:
+        return ConversationStore(self.assistant.settings.history_path)
+
+    def conversation_choices(self, user: str) -> list[tuple[str, str]]:
+        """``(title, id)`` of the user's conversations, the latest first."""
+        return [(c.title, c.id) for c in self.conversations.of_user(user)]
+
+    def open_conversation(self, conversation: str | None, user: str
+                          ) -> tuple[list[Message], list[Answer], str]:
+        """The chat, the answers and the sources panel of a stored conversation."""
+        answers = self.conversations.answers(conversation, user) if conversation else []
+        chat: list[Message] = []
+        for turn, answer in enumerate(answers):
+            chat += [{"role": "user", "content": as_text(answer.question)},
+                     {"role": "assistant", "content": render_answer(answer, turn)}]
+        return chat, answers, render_sources(answers)
+
+    def respond_kept(self, message: str, chat: list[Message], turns: list[Answer], mode: str,
+                     top_k: int, conversation: str | None, user: str
+                     ) -> Iterator[tuple[list[Message], list[Answer], str, str, str | None]]:
+        """:meth:`respond`, each answer stored in the user's conversation (a new one on the
+        first question); also yields the conversation's id."""
+        for chat_now, turns_now, sources, box in self.respond(message, chat, turns, mode, top_k):
+            if len(turns_now) > len(turns):
+                conversation = self.conversations.add(conversation, user, turns_now[-1])
+            yield chat_now, turns_now, sources, box, conversation
+
+    def rename_conversation(self, conversation: str | None, title: str, user: str) -> str:
+        if not conversation:
+            return "Ask a question first: the conversation is kept from its first answer."
+        try:
+            self.conversations.rename(conversation, user, title or "")
+        except QAError as exc:
+            return f"⚠️ {exc}"
+        return f"Renamed to {as_text(' '.join(title.split()))}."
+
+    def delete_conversation(self, conversation: str | None, user: str) -> None:
+        if conversation:
+            self.conversations.delete(conversation, user)
+
+    def export_conversation(self, conversation: str | None, user: str) -> str | None:
+        """A Markdown file of the conversation (questions, answers, numbered citations with
+        their quotes) for the Export button; None when there is nothing to export."""
+        answers = self.conversations.answers(conversation, user) if conversation else []
+        if not answers or conversation is None:
+            return None
+        title = self.conversations.title(conversation, user)
+        folder = Path(tempfile.gettempdir()) / "qa-exports" / conversation
+        folder.mkdir(parents=True, exist_ok=True)
+        name = re.sub(r"[^A-Za-z0-9]+", "-", title).strip("-")[:60] or "conversation"
+        path = folder / f"{name}.md"
+        path.write_text(as_markdown(title, answers), encoding="utf-8")
+        return str(path)
 
     def upload(self, paths: Sequence[str] | None,
                progress: Progress | None = None) -> tuple[list[list[Any]], str]:
