@@ -176,6 +176,8 @@ def print_answer(answer: Answer, out: TextIO, *, streamed: bool = False) -> None
         about = ", ".join(x for x in (c.title, c.outlet, c.published) if x)
         print(f"  [{c.n}] {one_line(c.source)} ({one_line(about)}) chars {c.start}-{c.end}: "
               f"\"{quote}\"", file=out)
+        if c.url:
+            print(f"      from: {one_line(c.url)}", file=out)
         if c.also_in:
             print(f"      also in: {', '.join(c.also_in)}", file=out)
         if c.warning:

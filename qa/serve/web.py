@@ -157,11 +157,13 @@ def render_sources(turns: Sequence[Answer]) -> str:
         for c in answer.citations:
             p = _passage_for(c, answer.passages)
             if p is not None:
-                cited_ids.add(p.id)
+                cited_ids.add((p.source, p.start, p.end))
             body = _highlighted(p, c) if p else f'<mark class="quote">{html.escape(c.quote)}</mark>'
             about = " · ".join(html.escape(x) for x in (c.outlet, c.published) if x)
             also = (f'<div class="also">Also in: {html.escape(", ".join(c.also_in))}</div>'
                     if c.also_in else "")
+            if c.url:  # as text: the page stays on this machine until the reader copies it
+                also += f'<div class="url">From {html.escape(c.url)}</div>'
             if c.warning:
                 also += f'<div class="warning">⚠ {html.escape(c.warning)}</div>'
             items.append(
@@ -170,7 +172,7 @@ def render_sources(turns: Sequence[Answer]) -> str:
                 f'<span class="file">{html.escape(c.source)}{" · " + about if about else ""}'
                 f" · chars {c.start}–{c.end}</span>"
                 f'</summary>{also}<div class="passage">{body}</div></details>')
-        others = [p for p in answer.passages if p.id not in cited_ids]
+        others = [p for p in answer.passages if (p.source, p.start, p.end) not in cited_ids]
         if others:
             rest = "".join(
                 f'<details class="retrieved"><summary>{html.escape(p.title)} '
