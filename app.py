@@ -98,6 +98,9 @@ def build(assistant: Any, watcher: Any = None) -> Any:
         ticker = gr.Timer(1.0)
         turns = gr.State([])
         kept = gr.State(None)  # the id of the conversation in QA_HISTORY_DB
+        # without a login, conversations belong to the browser: a random id in its storage
+        browser = gr.BrowserState(None, storage_key="qa-browser",
+                                  secret=h.conversations.secret())
         with gr.Tab("Chat"), gr.Row():
             with gr.Column(scale=1, min_width=200):
                 gr.Markdown("### Conversations")
@@ -151,53 +154,63 @@ def build(assistant: Any, watcher: Any = None) -> Any:
                               label="Passages per answer (top-k)")
             gr.Markdown("Endpoints and keys are read from the environment only.")
 
-        def user(request: gr.Request) -> str:
-            return getattr(request, "username", None) or ""
+        def user(request: gr.Request, browser_id: str | None) -> str:
+            return h.owner(getattr(request, "username", None), browser_id)
 
-        def listed(conversation: str | None, request: gr.Request) -> Any:
+        def listed(conversation: str | None, browser_id: str | None,
+                   request: gr.Request) -> Any:
             """The side list and the Export file, after any change."""
-            return (gr.update(choices=h.conversation_choices(user(request)), value=conversation),
-                    h.export_conversation(conversation, user(request)))
+            owner = user(request, browser_id)
+            return (gr.update(choices=h.conversation_choices(owner), value=conversation),
+                    h.export_conversation(conversation, owner))
 
         def respond(message: str, chat_now: Any, turns_now: Any, mode_now: str, k: int,
-                    conversation: str | None, request: gr.Request) -> Any:
+                    conversation: str | None, browser_id: str | None,
+                    request: gr.Request) -> Any:
             yield from h.respond_kept(message, chat_now, turns_now, mode_now, k, conversation,
-                                      user(request))
+                                      user(request, browser_id))
 
-        def opened(conversation: str | None, request: gr.Request) -> Any:
-            return (*h.open_conversation(conversation, user(request)), conversation,
-                    h.export_conversation(conversation, user(request)), "")
+        def opened(conversation: str | None, browser_id: str | None,
+                   request: gr.Request) -> Any:
+            owner = user(request, browser_id)
+            return (*h.open_conversation(conversation, owner), conversation,
+                    h.export_conversation(conversation, owner), "")
 
-        def first_page(request: gr.Request) -> Any:
-            """The latest conversation, reopened after a reload or a restart."""
-            choices = h.conversation_choices(user(request))
+        def first_page(browser_id: str | None, request: gr.Request) -> Any:
+            """The latest conversation, reopened after a reload or a restart; a new browser
+            gets its id."""
+            browser_id = browser_id or h.new_browser()
+            choices = h.conversation_choices(user(request, browser_id))
             latest = choices[0][1] if choices else None
-            return (gr.update(choices=choices, value=latest), *opened(latest, request)[:-1])
+            return (gr.update(choices=choices, value=latest),
+                    *opened(latest, browser_id, request)[:-1], browser_id)
 
-        def rename(conversation: str | None, name: str, request: gr.Request) -> Any:
-            message = h.rename_conversation(conversation, name, user(request))
-            return (*listed(conversation, request), message, "")
+        def rename(conversation: str | None, name: str, browser_id: str | None,
+                   request: gr.Request) -> Any:
+            message = h.rename_conversation(conversation, name, user(request, browser_id))
+            return (*listed(conversation, browser_id, request), message, "")
 
-        def delete(conversation: str | None, request: gr.Request) -> Any:
-            h.delete_conversation(conversation, user(request))
-            return (*listed(None, request), *h.clear(), None)
+        def delete(conversation: str | None, browser_id: str | None,
+                   request: gr.Request) -> Any:
+            h.delete_conversation(conversation, user(request, browser_id))
+            return (*listed(None, browser_id, request), *h.clear(), None)
 
         outputs = [chat, turns, sources, box, kept]
         # both ways of asking share one concurrency limit (QA_CONCURRENCY): answering is
         # CPU-bound, so more at once only makes each slower
         limit = {"concurrency_id": "answer", "concurrency_limit": settings.concurrency}
-        asked = [box, chat, turns, mode, top_k, kept]
+        asked = [box, chat, turns, mode, top_k, kept, browser]
         for event, name in ((ask.click, "ask"), (box.submit, "submit")):
             event(respond, asked, outputs, api_name=name, **limit).then(
-                listed, kept, [past, export], show_progress="hidden")
+                listed, [kept, browser], [past, export], show_progress="hidden")
         clear.click(h.clear, None, [chat, turns, sources], api_name="clear").then(
             lambda: (None, gr.update(value=None), None), None, [kept, past, export])
         new_chat.click(h.clear, None, [chat, turns, sources]).then(
             lambda: (None, gr.update(value=None), None), None, [kept, past, export])
-        past.input(opened, past, [chat, turns, sources, kept, export, kept_message])
-        rename_button.click(rename, [kept, title], [past, export, kept_message, title])
-        delete_button.click(delete, kept, [past, export, chat, turns, sources, kept])
-        demo.load(first_page, None, [past, chat, turns, sources, kept, export],
+        past.input(opened, [past, browser], [chat, turns, sources, kept, export, kept_message])
+        rename_button.click(rename, [kept, title, browser], [past, export, kept_message, title])
+        delete_button.click(delete, [kept, browser], [past, export, chat, turns, sources, kept])
+        demo.load(first_page, browser, [past, chat, turns, sources, kept, export, browser],
                   show_progress="hidden")
         files.upload(upload, files, [table, library_message, pick, status, files])
         remove_button.click(remove, pick, [table, library_message, pick, status])

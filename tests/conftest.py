@@ -159,10 +159,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @contextlib.contextmanager
-def app_py(work: Path, corpus: Path, **env_more: str) -> Iterator[str]:
-    """``python app.py`` on a free port, its index in ``work/index`` (copy one there first to
-    start warm); yields its URL and checks its log for tracebacks afterwards."""
-    port = free_port()
+def app_py(work: Path, corpus: Path, port: int | None = None, **env_more: str
+           ) -> Iterator[str]:
+    """``python app.py`` on ``port`` (default: a free one), its index in ``work/index`` (copy
+    one there first to start warm); yields its URL and checks its log for tracebacks
+    afterwards."""
+    port = port or free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QA_", "OPENAI_"))}
     env.update(QA_INDEX_DIR=str(work / "index"), QA_CORPUS_DIR=str(corpus),
                QA_UPLOAD_DIR=str(work / "uploads"), GRADIO_ANALYTICS_ENABLED="False",

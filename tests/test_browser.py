@@ -275,3 +275,39 @@ def test_conversations_survive_reload_and_restart_per_user(  # type: ignore[no-u
             "!document.querySelector('#conversations')?.innerText.includes('Tor-M1')",
             timeout=30_000)
         alice.context.close()
+
+
+def test_without_login_each_browser_keeps_its_own_conversations(  # type: ignore[no-untyped-def]
+        browser, tmp_path: Path) -> None:
+    """No QA_AUTH: a conversation belongs to the browser that had it (a random id kept in its
+    storage), survives a reload and a restart on the same address, and another browser
+    opening the same page sees none of it."""
+    from conftest import free_port
+
+    from qa.settings import BUNDLED_ARTICLES
+
+    port = free_port()
+    shutil.copytree(BUNDLED_ARTICLES, tmp_path / "articles")
+    with app_py(tmp_path, tmp_path / "articles", port=port) as url:
+        mine = _open(browser, url)
+        _ask(mine, "How many Tor-M1 systems did Iran receive?")
+        mine.wait_for_function(
+            "document.querySelector('#conversations')?.innerText.includes('Tor-M1')",
+            timeout=30_000)
+        other = _open(browser, url)  # another browser: a fresh, empty page
+        other.wait_for_timeout(1500)
+        assert "Tor-M1" not in other.locator("#chat").inner_text()
+        assert "Tor-M1" not in other.locator("#conversations").inner_text()
+        _ask(other, "Where did Iran file its complaint against Rosoboronexport?")
+        mine.reload()
+        mine.wait_for_selector("#question textarea", timeout=60_000)
+        _chat_has(mine, "29")
+        assert "Rosoboronexport" not in mine.locator("#conversations").inner_text()
+        other.context.close()
+    with app_py(tmp_path, tmp_path / "articles", port=port) as url:
+        mine.goto(url)  # the same browser after a restart
+        mine.wait_for_selector("#question textarea", timeout=60_000)
+        _chat_has(mine, "29")
+        assert "Tor-M1" in mine.locator("#conversations").inner_text()
+        assert "Rosoboronexport" not in mine.locator("#conversations").inner_text()
+        mine.context.close()

@@ -55,3 +55,18 @@ def test_an_unusable_history_file_is_named(tmp_path: Path) -> None:
     (tmp_path / "dir.sqlite").mkdir()
     with pytest.raises(QAError, match=r"dir\.sqlite"):
         ConversationStore(tmp_path / "dir.sqlite")
+
+
+def test_owners_are_the_login_or_the_browser_and_the_browser_secret_is_kept(
+        tmp_path: Path) -> None:
+    from qa.serve.web import Handlers
+
+    assert Handlers.owner("alice", "b1") == "user:alice"  # a login wins over the browser
+    assert Handlers.owner(None, "b1") == "browser:b1"
+    assert Handlers.owner("", None) == ""  # nobody yet: nothing is kept or listed
+    assert Handlers.owner(None, "alice") != Handlers.owner("alice", None)
+    assert Handlers.new_browser() != Handlers.new_browser()
+    db = tmp_path / "history.sqlite"
+    secret = ConversationStore(db).secret()
+    assert len(secret) >= 24 and ConversationStore(db).secret() == secret  # across restarts
+    assert ConversationStore(tmp_path / "other.sqlite").secret() != secret

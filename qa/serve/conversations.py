@@ -1,5 +1,6 @@
 """The web chat's conversations, kept in SQLite (``QA_HISTORY_DB``): a page reload or an app
-restart shows them again; each user (``QA_AUTH``) sees only their own. Each turn is stored as
+restart shows them again; each user (``QA_AUTH``) sees only their own, and without a login each
+browser only its own. Each turn is stored as
 the answer's JSON (``Answer.to_json()``), the same shape as ``qa ask --json``.
 
 The Python API keeps history explicit (``ask(..., history=[...])``); only the web chat uses
@@ -8,6 +9,7 @@ this store."""
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
 import threading
 import time
@@ -28,6 +30,7 @@ create table if not exists turns (
     conversation text not null references conversations(id) on delete cascade,
     position integer not null, answer text not null, primary key (conversation, position));
 create index if not exists conversations_by_user on conversations(user, updated);
+create table if not exists meta (key text primary key, value text not null);
 """
 
 
@@ -39,8 +42,8 @@ class Conversation:
 
 
 class ConversationStore:
-    """Conversations per user. Every method takes the user (``""`` without ``QA_AUTH``) and
-    finds nothing of another user's."""
+    """Conversations per owner. Every method takes the owner (the user's name with
+    ``QA_AUTH``, else the browser's random id) and finds nothing of another owner's."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -63,6 +66,15 @@ class ConversationStore:
                     yield db
             finally:
                 db.close()
+
+    def secret(self) -> str:
+        """A random key made once per history file: the web page encrypts each browser's id
+        with it in the browser's storage, so the id still reads after an app restart."""
+        with self._db() as db:
+            db.execute("insert or ignore into meta values ('browser-secret', ?)",
+                       (secrets.token_urlsafe(24),))
+            row = db.execute("select value from meta where key = 'browser-secret'").fetchone()
+        return str(row[0])
 
     def of_user(self, user: str) -> list[Conversation]:
         """The user's conversations, the latest first."""

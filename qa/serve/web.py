@@ -8,6 +8,7 @@ import html
 import logging
 import re
 import tempfile
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -325,8 +326,23 @@ class Handlers:
     def conversations(self) -> ConversationStore:
         return ConversationStore(self.assistant.settings.history_path)
 
+    @staticmethod
+    def owner(username: str | None, browser: str | None) -> str:
+        """Whose conversations a page sees: the logged-in user's (``QA_AUTH``), else this
+        browser's (a random id the page keeps in the browser's storage), never a shared
+        history."""
+        if username:
+            return f"user:{username}"
+        return f"browser:{browser}" if browser else ""
+
+    @staticmethod
+    def new_browser() -> str:
+        return uuid.uuid4().hex
+
     def conversation_choices(self, user: str) -> list[tuple[str, str]]:
         """``(title, id)`` of the user's conversations, the latest first."""
+        if not user:
+            return []
         return [(c.title, c.id) for c in self.conversations.of_user(user)]
 
     def open_conversation(self, conversation: str | None, user: str
@@ -345,7 +361,7 @@ class Handlers:
         """:meth:`respond`, each answer stored in the user's conversation (a new one on the
         first question); also yields the conversation's id."""
         for chat_now, turns_now, sources, box in self.respond(message, chat, turns, mode, top_k):
-            if len(turns_now) > len(turns):
+            if len(turns_now) > len(turns) and user:  # no owner yet: not kept
                 conversation = self.conversations.add(conversation, user, turns_now[-1])
             yield chat_now, turns_now, sources, box, conversation
 
