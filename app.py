@@ -164,9 +164,11 @@ def build(assistant: Any, watcher: Any = None) -> Any:
             return (gr.update(choices=h.conversation_choices(owner), value=conversation),
                     h.export_conversation(conversation, owner))
 
+        # browser_id last, with a default: a gradio_client caller of api "ask" passes none
+        # (its answers are not kept)
         def respond(message: str, chat_now: Any, turns_now: Any, mode_now: str, k: int,
-                    conversation: str | None, browser_id: str | None,
-                    request: gr.Request) -> Any:
+                    conversation: str | None, request: gr.Request,
+                    browser_id: str | None = None) -> Any:
             yield from h.respond_kept(message, chat_now, turns_now, mode_now, k, conversation,
                                       user(request, browser_id))
 
