@@ -230,14 +230,10 @@ class Assistant:
         paths), ``since`` and ``until`` (publication dates, inclusive) restrict what is read.
         ``fallback`` (default ``QA_LLM_FALLBACK``): answer extractively when the LLM fails,
         instead of raising :class:`LLMError`."""
-        final: Answer | None = None
-        filters = make_filters(sources, since, until)
-        for item in self._run(question, history, mode=mode, top_k=top_k, streaming=False,
-                              filters=filters, fallback=fallback):
-            if isinstance(item, Answer):
-                final = item
-        assert final is not None
-        return final
+        items = list(self._run(question, history, mode=mode, top_k=top_k, streaming=False,
+                               filters=make_filters(sources, since, until), fallback=fallback))
+        assert isinstance(items[-1], Answer)  # the last item is the answer
+        return items[-1]
 
     def stream(self, question: str, history: History = None, *, mode: Mode | None = None,
                top_k: int | None = None, sources: Sequence[str] | None = None,
@@ -283,9 +279,10 @@ class Assistant:
         if ref is not None:
             answer = more_about(question, ref, retrieval, notes)
         else:
-            answer = extractive_answer(self.extractive, question, plan.analysis, retrieval, notes)
-        final = finish(replace(answer, question=asked), started, retrieval, prior, self.retriever,
-                       self.embedder)
+            answer = extractive_answer(self.extractive, question, plan.analysis, retrieval, notes,
+                                       lambda part: self.retrieve(part, top_k, plan.filters))
+        final = finish(replace(answer, question=asked), started, retrieval, prior,
+                       self.retriever, self.embedder)
         if streaming:  # in one piece, numbered as it is in the conversation
             yield final.text
         yield final

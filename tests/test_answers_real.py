@@ -90,6 +90,28 @@ def test_pasted_markup_is_not_read_as_words(real_assistant: Assistant) -> None:
     assert answer.question == asked  # shown as it was asked (escaped where it is displayed)
 
 
+def test_a_question_of_two_parts_is_answered_part_by_part(real_assistant: Assistant) -> None:
+    answer = real_assistant.ask("How many Tor-M1 systems did Iran receive, and where did Iran "
+                                "file its complaint against Rosoboronexport?")
+    assert answer.answered and "29" in answer.text and "Geneva" in answer.text, answer.text
+    assert [c.n for c in answer.citations] == [1, 2]
+    assert {c.source for c in answer.citations} <= {p.source for p in answer.passages}
+    half = real_assistant.ask("How many Tor-M1 systems did Iran receive, and what is the "
+                              "capital of Peru?")
+    assert "29" in half.text and "The articles don't say: “What is the capital of Peru?”" \
+        in half.text, half.text
+    assert len(half.citations) == 1
+    # saying which part the articles leave open is no claim needing a source
+    assert [c.label for c in half.claims] == ["supported", "supported"], half.claims
+
+
+def test_a_sentence_may_name_its_subject_by_role(real_assistant: Assistant) -> None:
+    """"The Russian defense minister arrived in Tehran ... late on Monday": Shoigu is named
+    elsewhere in the passage, the sentence refers to him by his role."""
+    answer = real_assistant.ask("On which day did Shoigu arrive in Tehran?")
+    assert answer.answered and "Monday" in answer.text, answer.text
+
+
 def test_stream_yields_text_then_answer(real_assistant: Assistant) -> None:
     items = list(real_assistant.stream("How many Tor-M1 air defense systems did Iran receive?"))
     assert isinstance(items[-1], Answer)

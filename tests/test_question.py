@@ -7,6 +7,7 @@ from qa.answer.question import (
     entities,
     mentions,
     plain_question,
+    question_parts,
 )
 
 pytestmark = pytest.mark.unit
@@ -83,3 +84,19 @@ def test_follow_up_inherits_entities() -> None:
 ])
 def test_plain_question_drops_pasted_markup(pasted: str, plain: str) -> None:
     assert plain_question(pasted) == plain
+
+
+@pytest.mark.parametrize(("question", "parts"), [
+    ("Which Iranian official was due in Moscow, and which Russian minister came to Tehran?",
+     ("Which Iranian official was due in Moscow?", "Which Russian minister came to Tehran?")),
+    ("How many units were shipped and when did they arrive?",
+     ("How many units were shipped?", "When did they arrive?")),
+    ("Who won the 2018 final; and what was the score?",
+     ("Who won the 2018 final?", "What was the score?")),
+    ("Who signed it and when?", ("Who signed it and when?",)),  # "when" alone is no question
+    ("What did Iran and Russia agree?", ("What did Iran and Russia agree?",)),
+    ("Which deal, the S-300 or the Tor-M1, was signed first?",
+     ("Which deal, the S-300 or the Tor-M1, was signed first?",)),
+])
+def test_question_parts(question: str, parts: tuple[str, ...]) -> None:
+    assert question_parts(question) == parts

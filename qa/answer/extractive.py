@@ -1,12 +1,13 @@
 """Extractive answers: the retrieved sentences that answer the question, cited; never new text.
 
 A sentence can answer only if each key entity of the question is named in it, in the sentence
-before it or in the article title (a year: anywhere in the passage), if it names no other model
-of a code the question asks about (S-300 for S-400), and, for "how many", "how much", "how
-far", "when" questions, only if it holds a value of that kind that the question does not
-already state. The survivors are scored by the reader model (:mod:`qa.answer.reading`: the
-probability that the sentence holds the answer); below ``min_support`` the assistant says the
-articles don't say.
+before it or in the article title (a year: anywhere in the passage; a name also anywhere in the
+passage when the sentence refers to someone: "he", "the Russian defense minister"), if it
+names no other model of a code the question asks about (S-300 for S-400), and, for "how many",
+"how much", "how far", "when" questions, only if it holds a value of that kind that the
+question does not already state. The survivors are scored by the reader model
+(:mod:`qa.answer.reading`: the probability that the sentence holds the answer); below
+``min_support`` the assistant says the articles don't say.
 """
 
 from __future__ import annotations
@@ -38,6 +39,14 @@ log = logging.getLogger(__name__)
 
 NOT_IN_ARTICLES = "The articles don't say."
 _YEAR_ENTITY = re.compile(r"(?:1\d|20)\d\d")
+# a sentence that refers to someone or something named elsewhere: a personal pronoun, or "the"
+# and a role ("the Russian defense minister", "the company")
+_REFERS = re.compile(
+    r"\b(?i:he|she|they|his|her|their|him|them)\b"
+    r"|\b[Tt]he\s+(?:[\w-]+\s+){0,3}?(?:minister|president|premier|chancellor|leader|official|"
+    r"spokes(?:man|woman|person)|director|chief|head|chairman|ceo|general|commander|ambassador|"
+    r"envoy|company|firm|group|agency|ministry|government|team|club|band|singer|player|actor|"
+    r"author|king|queen|prince|organi[sz]ation)s?\b")
 
 
 @dataclass(frozen=True)
@@ -123,9 +132,11 @@ class ExtractiveAnswerer:
             for i, sentence in enumerate(sents):
                 local = "\n".join([passage.title,
                                    *(t.text for t in sents[max(0, i - 1) : i + 1])])
-                if sentence.key in seen or not all(entity_match(local, e) >= 0.5
-                                                   for e in names):
+                if sentence.key in seen:
                     continue
+                if not all(entity_match(local, e) >= 0.5 for e in names) and not (
+                        _REFERS.search(sentence.text)):
+                    continue  # ("he", "the minister": the name may be anywhere in the passage)
                 if _other_model(sentence.text, q.entities):
                     continue  # about the S-300 when the question asks about the S-400
                 seen.add(sentence.key)

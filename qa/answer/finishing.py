@@ -41,7 +41,9 @@ def finish(answer: Answer, started: float, retrieval: Retrieval, prior: Sequence
     """``answer`` with its passages, timings, copies, warnings, stable numbers and claims."""
     timings = dict(retrieval.timings)
     timings.update(answer.timings)
-    flagged = {p.path for p in retrieval.passages if p.injection}
+    # an answer read part by part brings the passages it read
+    passages = answer.passages or retrieval.passages
+    flagged = {p.path for p in passages if p.injection}
     citations = tuple(
         replace(c, also_in=copies_of(retriever, c),
                 warning=INJECTION_WARNING if c.path in flagged else c.warning)
@@ -60,5 +62,5 @@ def finish(answer: Answer, started: float, retrieval: Retrieval, prior: Sequence
                                           embedder if answer.mode == "llm" else None), claims)
     claims = (*claims, *left_out)
     timings["total_ms"] = (time.perf_counter() - started) * 1000
-    return replace(answer, text=text, citations=citations, passages=retrieval.passages,
+    return replace(answer, text=text, citations=citations, passages=passages,
                    timings=timings, notes=tuple(dict.fromkeys(notes)), claims=claims)

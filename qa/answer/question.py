@@ -161,6 +161,20 @@ def entities(question: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
+_SECOND_QUESTION = re.compile(
+    r"\s*(?:,\s*|;\s*|\s)and\s+(?=(?:which|who|whom|whose|what|where|when|how)\s)", re.I)
+
+
+def question_parts(question: str) -> tuple[str, ...]:
+    """The questions a question asks: "Which official was due in Moscow, and which minister
+    came to Tehran?" is two, each a question of at least three words; "Who signed it and
+    when?" is one."""
+    parts = [p.strip(" ,;?") for p in _SECOND_QUESTION.split(question.strip())]
+    if len(parts) < 2 or any(len(p.split()) < 3 for p in parts):
+        return (question,)
+    return tuple(p[0].upper() + p[1:] + "?" for p in parts)
+
+
 def analyse(question: str) -> QuestionAnalysis:
     ents = entities(question)
     skip = {stem(w) for w in _QUESTION_WORDS | _TYPE_WORDS}
