@@ -338,11 +338,9 @@ def _ingest_paths_and_urls(assistant: Assistant, given: list[str], err: TextIO
 
     urls = [p for p in given if is_url(p)]
     paths = [p for p in given if not is_url(p)]
-    report = assistant.ingest(paths or None, progress=err.isatty()) if paths or not urls \
-        else None
     if not urls:
-        assert report is not None
-        return report
+        return assistant.ingest(paths or None, progress=err.isatty())
+    report = assistant.ingest(paths, progress=err.isatty()) if paths else None
     fetched = assistant.add_urls(urls)
     if report is None:
         return fetched
@@ -410,7 +408,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None,
             else:
                 print_report(report, out)
             if args.watch:
-                folders = [p for p in args.paths if "://" not in p]
+                from qa.ingest.urls import is_url
+
+                folders = [p for p in args.paths if not is_url(p)]
                 return _watch(assistant, folders or [str(settings.corpus_dir)], out, err)
             return 0 if report.ok else 1
         if args.command == "files":

@@ -138,7 +138,7 @@ class Settings(BaseSettings):
     @field_validator("auth")
     @classmethod
     def _auth_pair(cls, value: str | None) -> str | None:
-        for pair in (value or "").split(",") if value is not None else ():
+        for pair in value.split(",") if value is not None else ():
             if ":" not in pair or not pair.split(":", 1)[0].strip():
                 raise ValueError("expected user:password (several separated by commas)")
         return value

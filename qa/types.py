@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
@@ -73,6 +73,11 @@ class Citation:
             return None
         a, b = self.answer_span[0] - self.start, self.answer_span[1] - self.start
         return (a, b) if 0 <= a < b <= len(self.quote) else None
+
+    def passage_in(self, passages: Sequence[Passage]) -> Passage | None:
+        """The passage among ``passages`` that holds the quote, if any."""
+        return next((p for p in passages if p.source == self.source and p.path == self.path
+                     and p.start <= self.start and self.end <= p.end), None)
 
     def to_json(self) -> dict[str, Any]:
         return {"n": self.n, "source": self.source, "title": self.title, "quote": self.quote,

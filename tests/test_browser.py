@@ -19,12 +19,13 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 
 
 @contextlib.contextmanager
-def _app(work: Path, **env_more: str) -> Iterator[str]:
-    """``python app.py`` over a private copy of the bundled articles."""
+def _app(work: Path, port: int | None = None, **env_more: str) -> Iterator[str]:
+    """``python app.py`` (on ``port``, default a free one) over a private copy of the bundled
+    articles."""
     from qa.settings import BUNDLED_ARTICLES
 
     shutil.copytree(BUNDLED_ARTICLES, work / "articles")
-    with app_py(work, work / "articles", **env_more) as url:
+    with app_py(work, work / "articles", port, **env_more) as url:
         yield url
 
 
@@ -47,14 +48,19 @@ def browser() -> Iterator[object]:
         b.close()
 
 
-def _open(browser, url: str):  # type: ignore[no-untyped-def]
-    page = browser.new_context(viewport={"width": 1400, "height": 950}).new_page()
-    page.goto(url)
+def _ready(page):  # type: ignore[no-untyped-def]
+    """``page`` once the chat is on screen and the index is built."""
     page.wait_for_selector("#question textarea", timeout=60_000)
     page.wait_for_function(
         "document.querySelector('#status')?.innerText.includes('passages indexed')",
         timeout=120_000)
     return page
+
+
+def _open(browser, url: str):  # type: ignore[no-untyped-def]
+    page = browser.new_context(viewport={"width": 1400, "height": 950}).new_page()
+    page.goto(url)
+    return _ready(page)
 
 
 def _ask(page, question: str) -> None:  # type: ignore[no-untyped-def]
@@ -222,11 +228,7 @@ def _login(browser, url: str, user: str, password: str):  # type: ignore[no-unty
     page.get_by_label("username").fill(user)
     page.get_by_label("password").fill(password)
     page.get_by_role("button", name="Login").click()
-    page.wait_for_selector("#question textarea", timeout=60_000)
-    page.wait_for_function(
-        "document.querySelector('#status')?.innerText.includes('passages indexed')",
-        timeout=120_000)
-    return page
+    return _ready(page)
 
 
 def _chat_has(page, text: str) -> None:  # type: ignore[no-untyped-def]
@@ -284,11 +286,8 @@ def test_without_login_each_browser_keeps_its_own_conversations(  # type: ignore
     opening the same page sees none of it."""
     from conftest import free_port
 
-    from qa.settings import BUNDLED_ARTICLES
-
     port = free_port()
-    shutil.copytree(BUNDLED_ARTICLES, tmp_path / "articles")
-    with app_py(tmp_path, tmp_path / "articles", port=port) as url:
+    with _app(tmp_path, port) as url:
         mine = _open(browser, url)
         _ask(mine, "How many Tor-M1 systems did Iran receive?")
         mine.wait_for_function(

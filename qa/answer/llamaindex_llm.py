@@ -58,16 +58,19 @@ class LlamaIndexChat:
         return LLMError(f"the LlamaIndex LLM {type(self.llm).__name__} ({self.model}) failed: "
                         f"{type(exc).__name__}: {exc}")
 
+    def _not_empty(self, text: str) -> str:
+        if not text.strip():
+            raise LLMError(f"the LlamaIndex LLM {type(self.llm).__name__} returned an empty "
+                           "answer")
+        return text
+
     def complete(self, messages: Sequence[Message]) -> tuple[str, Usage]:
         started = time.perf_counter()
         try:
             response = self.llm.chat(self._messages(messages))
         except Exception as exc:
             raise self._failed(exc) from exc
-        text = response.message.content or ""
-        if not text.strip():
-            raise LLMError(f"the LlamaIndex LLM {type(self.llm).__name__} returned an empty "
-                           "answer")
+        text = self._not_empty(response.message.content or "")
         return text, self._usage(messages, text, response.raw, started, "stop")
 
     def stream(self, messages: Sequence[Message]) -> Generator[str, None, Usage]:
@@ -82,8 +85,5 @@ class LlamaIndexChat:
                     yield event.delta
         except Exception as exc:
             raise self._failed(exc) from exc
-        text = "".join(pieces)
-        if not text.strip():
-            raise LLMError(f"the LlamaIndex LLM {type(self.llm).__name__} returned an empty "
-                           "answer")
+        text = self._not_empty("".join(pieces))
         return self._usage(messages, text, raw, started, "stop")

@@ -49,7 +49,7 @@ def extractive_answer(reader: ExtractiveAnswerer, question: str, analysis: Quest
     missing: list[str] = []
     changed = False
     previous: QuestionAnalysis | None = None
-    read: list[Passage] = []  # the passages the parts were read from
+    read: dict[str, Passage] = {}  # the passages the parts were read from, by id
     for part in asked:
         if len(asked) == 1:
             found = reader.extract(analysis, retrieval.passages, retrieval.query_vector,
@@ -64,7 +64,7 @@ def extractive_answer(reader: ExtractiveAnswerer, question: str, analysis: Quest
             found = reader.extract(part_analysis, got.passages, got.query_vector,
                                    got.term_weights)
             previous = part_analysis
-            read += [p for p in got.passages if p.id not in {r.id for r in read}]
+            read.update((p.id, p) for p in got.passages if p.id not in read)
         texts = _cited(found, files, citations)
         changed |= bool(found.groups) and not texts
         if all(texts) and found.conflict and len(texts) > 1:
@@ -82,7 +82,7 @@ def extractive_answer(reader: ExtractiveAnswerer, question: str, analysis: Quest
     text = " ".join(parts) if answered else NOT_IN_ARTICLES
     return Answer(
         question=question, text=text, answered=answered, mode="extractive",
-        citations=tuple(citations), notes=tuple(notes), passages=tuple(read),
+        citations=tuple(citations), notes=tuple(notes), passages=tuple(read.values()),
         support=min(scores) if scores else found.best_score,
         timings={"answer_ms": (time.perf_counter() - t0) * 1000},
     )

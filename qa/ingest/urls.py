@@ -16,11 +16,15 @@ import re
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 from qa.errors import IngestError
 from qa.settings import Settings
 from qa.types import FileReport
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -87,12 +91,11 @@ def fetch(url: str, *, timeout: float, max_bytes: int, allow_private: bool) -> F
     raise IngestError(f"{url}: more than {MAX_REDIRECTS} redirects")
 
 
-def _page(url: str, final: str, response: object, max_bytes: int) -> Fetched:
-    status = getattr(response, "status_code", 0)
+def _page(url: str, final: str, response: httpx.Response, max_bytes: int) -> Fetched:
+    status = response.status_code
     if status >= 400:
-        raise IngestError(f"{url}: HTTP {status} {getattr(response, 'reason_phrase', '')}"
-                          .rstrip())
-    headers = getattr(response, "headers", {})
+        raise IngestError(f"{url}: HTTP {status} {response.reason_phrase}".rstrip())
+    headers = response.headers
     kind = headers.get("content-type", "").split(";")[0].strip().lower()
     if kind not in PAGE_TYPES:
         raise IngestError(f"{url}: {kind or 'no content type'} is not an article page "
@@ -103,7 +106,7 @@ def _page(url: str, final: str, response: object, max_bytes: int) -> Fetched:
     if declared.isdigit() and int(declared) > max_bytes:
         raise too_big
     data = bytearray()
-    for chunk in response.iter_bytes():  # type: ignore[attr-defined]
+    for chunk in response.iter_bytes():
         data += chunk
         if len(data) > max_bytes:
             raise too_big

@@ -29,7 +29,7 @@ from llama_index.core.base.response.schema import Response
 from llama_index.core.retrievers import BaseRetriever
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-from qa.types import Answer, Citation, Passage
+from qa.types import Answer, Passage
 
 # not for a model's eyes
 _HIDDEN = ["source", "path", "start", "end", "url", "citations", "verbatim", "spans", "encoding"]
@@ -65,7 +65,7 @@ def cited_nodes(answer: Answer) -> list[NodeWithScore]:
     nodes: list[NodeWithScore] = []
     seen: set[tuple[str, int, int]] = set()
     for c in answer.citations:
-        p = _passage_of(c, answer.passages)
+        p = c.passage_in(answer.passages)
         if p is None:
             p = Passage(id="", source=c.source, path=c.path, title=c.title, text=c.quote,
                         start=c.start, end=c.end, score=1.0, outlet=c.outlet,
@@ -76,14 +76,9 @@ def cited_nodes(answer: Answer) -> list[NodeWithScore]:
         seen.add(key)
         node = passage_node(p)
         node.node.metadata["citations"] = [x.n for x in answer.citations
-                                           if _passage_of(x, [p]) is not None]
+                                           if x.passage_in([p]) is not None]
         nodes.append(node)
     return nodes
-
-
-def _passage_of(c: Citation, passages: Sequence[Passage]) -> Passage | None:
-    return next((p for p in passages if p.path == c.path and p.start <= c.start
-                 and c.end <= p.end), None)
 
 
 class QARetriever(BaseRetriever):

@@ -112,13 +112,6 @@ def _with_badges(answer: Answer) -> str:
     return "".join(out)
 
 
-def _passage_for(c: Citation, passages: Sequence[Passage]) -> Passage | None:
-    for p in passages:
-        if p.source == c.source and p.path == c.path and p.start <= c.start and c.end <= p.end:
-            return p
-    return None
-
-
 def _highlighted(p: Passage, c: Citation | None) -> str:
     """The passage text with the cited quote marked."""
     text = p.text
@@ -156,7 +149,7 @@ def render_sources(turns: Sequence[Answer]) -> str:
         items = []
         cited_ids = set()
         for c in answer.citations:
-            p = _passage_for(c, answer.passages)
+            p = c.passage_in(answer.passages)
             if p is not None:
                 cited_ids.add((p.source, p.start, p.end))
             body = _highlighted(p, c) if p else f'<mark class="quote">{html.escape(c.quote)}</mark>'
