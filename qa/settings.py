@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import logging
 import os
 from pathlib import Path
 from typing import Literal
@@ -11,6 +13,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from qa.errors import ConfigError
 
+log = logging.getLogger(__name__)
+
 BUNDLED_ARTICLES = Path(__file__).resolve().parent / "data" / "articles"
 
 
@@ -18,7 +22,7 @@ class Settings(BaseSettings):
     """Every knob of the assistant. Environment variables use the prefix ``QA_``
     (``QA_TOP_K=8``); ``OPENAI_API_KEY`` and ``OPENAI_BASE_URL`` are honoured as fallbacks."""
 
-    model_config = SettingsConfigDict(env_prefix="QA_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix="QA_", extra="forbid", frozen=True)
 
     # where the index lives
     index_dir: Path = Field(Path(".qa_index"), description="Chroma directory of the index.")
@@ -197,6 +201,16 @@ class Settings(BaseSettings):
         }
 
 
+def _warn_unknown_env() -> None:
+    """A ``QA_`` variable that is no setting (a typo: ``QA_TOPK``) is named, not ignored."""
+    known = {f"QA_{name.upper()}" for name in Settings.model_fields}
+    for name in sorted(os.environ):
+        if name.startswith("QA_") and name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            log.warning("%s is not a setting and is ignored%s", name,
+                        f" (did you mean {close[0]}?)" if close else "")
+
+
 # Gradio's own variables, honoured when the QA_ ones are not set
 _GRADIO_ENV = {"host": "GRADIO_SERVER_NAME", "port": "GRADIO_SERVER_PORT"}
 
@@ -211,6 +225,7 @@ def load_settings(**overrides: object) -> Settings:
         if value and field not in overrides and f"QA_{field.upper()}" not in os.environ:
             overrides[field] = value
             names[field] = name
+    _warn_unknown_env()
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
@@ -218,5 +233,8 @@ def load_settings(**overrides: object) -> Settings:
             field = "_".join(str(p) for p in loc)
             return names.get(field, f"QA_{field.upper()}")
 
-        problems = "; ".join(f"{name_of(err['loc'])}: {err['msg']}" for err in exc.errors())
+        problems = "; ".join(
+            f"{name_of(err['loc'])}: "
+            + ("no such setting" if err["type"] == "extra_forbidden" else err["msg"])
+            for err in exc.errors())
         raise ConfigError(f"invalid settings: {problems}") from exc

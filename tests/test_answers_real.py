@@ -143,6 +143,52 @@ def test_edited_file_citations_stay_verbatim(real_index: Path,
     assert answer.citations[0].start == source.read_text().index("Iran recently") + 25
 
 
+PLAIN_NEWS = {
+    "emissions.txt": "Germany's emissions drop as coal use falls\n\nBERLIN - Germany's greenhouse "
+    "gas emissions fell last year as power plants burned less coal, the environment agency said "
+    "on Tuesday.\n\nTotal emissions fell 2 percent to 674 million tonnes of carbon dioxide "
+    "equivalent in 2023, the agency said. Transport emissions, however, rose slightly.\n",
+    "ferry.txt": "A ferry to the islands\n\nThe ferry leaves the harbour at Piraeus twice a day "
+    "in summer. It takes four hours to sail to Mykonos, and the boats are often full in "
+    "August.\n\nTickets cost 40 euros for a deck seat.\n",
+    "tesla.txt": "Tesla posts surprise profit\n\nJul 22, 2020\n\nTesla reported revenue of "
+    "$6.04 billion for the second quarter of 2020, down 5% from a year earlier.\n\nTesla Q2 "
+    "2020 revenue\n",
+    "iphone.txt": "Apple unveils iPhone 12\n\nApple on Tuesday unveiled the iPhone 12. The "
+    "iPhone 12 starts at $799 and will ship on October 23.\n",
+}
+
+
+@pytest.mark.parametrize(("question", "span"), [
+    ("By how much did total emissions fall?", "2 percent"),  # no money asked: a percentage
+    ("How long does it take to sail to Mykonos?", "four hours"),
+    ("How many times a day does the ferry leave in summer?", "twice"),
+    ("How much does a deck seat cost?", "40 euros"),
+    ("What was Tesla's revenue in Q2 2020?", "$6.04 billion"),  # not the heading, an amount
+    ("How much does the iPhone 13 cost?", None),  # the iPhone 12's price is no answer
+    ("Who owns the ferry company?", None),
+    ("When will the ferry stop running?", None),
+])
+def test_plain_news_sentences_answer_in_their_own_words(
+        tmp_path: Path, bundled_embedder: SentenceTransformerEmbedder, question: str,
+        span: str | None) -> None:
+    """The issue's declined news questions, answered from one plain sentence; what the text does
+    not say is still declined."""
+    corpus = tmp_path / "news"
+    corpus.mkdir()
+    for name, text in PLAIN_NEWS.items():
+        (corpus / name).write_text(text)
+    assistant = Assistant(load_settings(index_dir=tmp_path / "index"), embedder=bundled_embedder)
+    assistant.ingest([corpus])
+    answer = assistant.ask(question, mode="extractive")
+    assert answer.answered is (span is not None), answer.text
+    if span is not None:
+        c = answer.citations[0]
+        assert c.answer_span is not None
+        assert Path(c.path).read_text()[c.answer_span[0]:c.answer_span[1]] == span
+        assert_verbatim(answer)
+
+
 def test_chroma_server_mode(chroma_server: str, articles: Path,
                             bundled_embedder: SentenceTransformerEmbedder) -> None:
     settings = load_settings(chroma_url=chroma_server, collection="server-test")

@@ -32,6 +32,16 @@ def test_amount_date_measure_place_person() -> None:
     assert has_answer_type("has a range of over 150 km (over 100 miles)", "measure",
                            analyse("What is the range of the S-300PMU1?"))
     assert not has_answer_type(TOR, "measure", analyse("What is the range of the Tor-M1?"))
+    # "how much" with no money in the question: a percentage or a measure answers it, a span
+    # of time does not; with money in it, only a sum of money
+    fall = analyse("By how much did total emissions fall?")
+    assert has_answer_type("Total emissions fell 2% last year.", "amount", fall)
+    assert not has_answer_type("Emissions fell over the past 1000 years.", "amount", fall)
+    assert not has_answer_type("Emissions fell 2 percent.", "amount",
+                               analyse("How much did Iran pay for the systems?"))
+    ferry = analyse("How many times a day does the ferry leave?")
+    text = "The ferry leaves twice a day."
+    assert has_answer_type(text, "count", ferry) and answer_span(text, ferry) == (17, 22)
     # who and where are not gated: the reader scores whether a name or place is there
     assert has_answer_type("No names here at all.", "person", analyse("Who heads it?"))
 
@@ -49,6 +59,13 @@ def test_names_and_places_for_who_and_where() -> None:
     # a headline's capitals are not names; nationalities are no answer to "who"
     assert new_names("Do You Know Everything About Deliveries of S-300", who) == []
     assert new_names("The Russian and Iranian sides met.", who) == []
+    # the question's own codes are not new names, hyphen and all
+    general = analyse("Which general said Moscow would supply S-300 and S-400 systems?")
+    assert new_names('"A step was taken for systems such as the S-300 and S-400.', general) == []
+    # "which ..." after an opening clause wants a name; "Russian-made" names only the country
+    apart = analyse("Apart from the Tor-M1, which Russian system has Iran received?")
+    assert wants_name(apart)
+    assert new_names("Iran took delivery of 29 Russian-made Tor-M1 systems.", apart) == []
 
 
 def test_headline() -> None:

@@ -5,6 +5,7 @@ from qa.answer.question import (
     answer_type,
     counted_noun,
     entities,
+    entity_match,
     mentions,
     plain_question,
     question_parts,
@@ -22,11 +23,15 @@ pytestmark = pytest.mark.unit
     ("On which weekday did they sign?", "date"),
     ("Who told Putin that the contract had been fulfilled?", "person"),
     ("Which Iranian analyst discussed Su-30 fighters?", "person"),
+    ("Which retired Russian general said Moscow would supply them?", "person"),
+    ("Which system did the head of Rostec praise?", "other"),  # "the head": not the asked kind
+    ("Which Asian country bought the systems?", "place"),
     ("Where did Iran lodge its complaint?", "place"),
     ("In which country is the Dubai Airshow held?", "place"),
     ("How far can the S-300PMU1 reach?", "measure"),
     ("What is the range of the Tor-M1 system?", "measure"),
     ("What did Washington press Russia to do?", "other"),
+    ("What was Tesla's revenue in Q2 2020?", "amount"),
 ])
 def test_answer_type(question: str, kind: str) -> None:
     assert answer_type(question) == kind
@@ -44,6 +49,9 @@ def test_entities_exclude_what_besides_names() -> None:
     ents = entities("Besides the S-300, which Russian weapons has Iran been negotiating to buy?")
     assert "S-300" not in ents and "Besides" not in ents
     assert ents == ("Russian", "Iran")
+    # without a comma the excluded phrase ends at the question word
+    assert entities("Other than his scientific achievements what was Tesla famous for?") == (
+        "Tesla",)
 
 
 def test_counted_noun() -> None:
@@ -62,9 +70,18 @@ def test_counted_noun() -> None:
     ("the united nation security council", "UN", True),
     ("the s-3000 launcher", "S-300", False),
     ("in the united arab emirates", "UAE", True),
+    ("revenue for the second quarter of 2020", "Q2", True),  # quarters by name
 ])
 def test_mentions(text: str, entity: str, expected: bool) -> None:
     assert mentions(text, entity) is expected
+
+
+def test_a_number_after_a_name_is_part_of_it() -> None:
+    """"iPhone 13" is one name, and a text about the iPhone 12 does not name it even in part."""
+    assert entities("How much does the iPhone 13 cost?") == ("iPhone 13",)
+    assert entity_match("the iphone 12 starts at $799", "iPhone 13") == 0.0
+    assert entity_match("the new iphone 13 starts at $799", "iPhone 13") == 1.0
+    assert entity_match("putin said", "Vladimir Putin") == 0.5  # a name in part still counts
 
 
 def test_follow_up_inherits_entities() -> None:

@@ -19,6 +19,17 @@ def test_bad_value_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
         load_settings()
 
 
+def test_unknown_names_are_not_silently_ignored(monkeypatch: pytest.MonkeyPatch,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    # a keyword that is no setting
+    with pytest.raises(ConfigError, match="QA_ARTICLES_DIR: no such setting"):
+        load_settings(articles_dir="my/articles")
+    monkeypatch.setenv("QA_TOPK", "8")  # a typo in the environment: named, with the right one
+    with caplog.at_level("WARNING", logger="qa.settings"):
+        assert load_settings().top_k == 5
+    assert "QA_TOPK is not a setting" in caplog.text and "QA_TOP_K" in caplog.text
+
+
 def test_mode_follows_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
     assert load_settings().answer_mode == "extractive"
     monkeypatch.setenv("QA_LLM_BASE_URL", "http://127.0.0.1:9/v1")

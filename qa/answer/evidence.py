@@ -107,11 +107,14 @@ def _new(found: Sequence[str], q: QuestionAnalysis) -> bool:
                for f in found if f.strip())
 
 
-_MEASURE = re.compile(
-    r"(?:\d[\d,.]*|\b(?:" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True))
-    + r"|one|a few|several))\s*(?:-\s*)?"
-    r"(?:km|kilomet(?:er|re)s?|miles?|met(?:er|re)s?|m|feet|ft|kg|"
-    r"tons?|tonnes?|knots|mph|km/h|percent|%|years?|months?|days?|hours?|minutes?)\b", re.I)
+_QUANTITY = (r"(?:\d[\d,.]*|\b(?:" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True))
+             + r"|one|a few|several))\s*(?:-\s*)?")
+_UNITS = (r"km|kilomet(?:er|re)s?|miles?|met(?:er|re)s?|m|feet|ft|kg|tons?|tonnes?|knots|mph"
+          r"|km/h|percent|per cent|%|degrees?")
+_MEASURE = re.compile(_QUANTITY + rf"(?:{_UNITS}|years?|months?|days?|hours?|minutes?)(?!\w)",
+                      re.I)
+# "by how much did emissions fall": a percentage or a measure, not a span of time
+_CHANGE = re.compile(_QUANTITY + rf"(?:{_UNITS})(?!\w)", re.I)
 # "how long did it last": a span of time given by its ends ("from 1870 to 1939", "until the
 # 19th century", "1975–1996")
 _TIME_SPAN = re.compile(
@@ -121,6 +124,9 @@ _TIME_SPAN = re.compile(
     r"(?:1\d\d\d|20\d\d|\d{1,2}(?:st|nd|rd|th)[\s-]century)\b"
     r"|(?<![\w.-])(?:1\d\d\d|20\d\d)\s*[-–]\s*(?:1\d\d\d|20\d\d|\d\d)(?![\w-])", re.I)
 _TOKEN = re.compile(r"[\w$%’'.,-]+")
+
+
+_TIMES = re.compile(r"\b(?:once|twice|thrice)\b", re.I)  # "how many times": "twice a day"
 
 
 def _counts_near(text: str, noun: str, q: QuestionAnalysis, reach: int = 7) -> list[str]:
@@ -134,6 +140,9 @@ def _counts_near(text: str, noun: str, q: QuestionAnalysis, reach: int = 7) -> l
         # "six-time winner": a number word may open a compound
         is_number = (bool(_NUMBER.fullmatch(bare)) and not _YEAR.fullmatch(bare)) or (
             bare.lower().split("-")[0] in _NUMBER_WORDS)
+        if root == "time" and _TIMES.fullmatch(bare):
+            found.append(bare)
+            continue
         if not is_number:
             continue
         if root and not _near_noun(tokens[i + 1 : i + 1 + reach], tokens[max(0, i - 3) : i],
@@ -163,6 +172,23 @@ def _measures(text: str, q: QuestionAnalysis) -> list[str]:
     return [m.group() for pattern in _measure_patterns(q) for m in pattern.finditer(text)]
 
 
+_MONEY = re.compile(
+    r"\b(?:money|pay|paid|pays|cost|costs|price\w*|worth|value\w*|spen[dt]\w*|revenues?|sales"
+    r"|profits?|budgets?|fund\w*|dollars?|euros?|earn\w*|sold|sell\w*|buy\w*|bought|fees?"
+    r"|fines?|salar\w*|wages?|income|loss\w*|debts?|tax\w*|invest\w*|raised?|deal|contract)\b",
+    re.I)
+
+
+def _amount_patterns(q: QuestionAnalysis) -> tuple[re.Pattern[str], ...]:
+    """Sums of money; when the question names no money ("by how much did emissions fall",
+    "how much lower was the sea"), a percentage or a measure answers it too."""
+    return (_AMOUNT,) if _MONEY.search(q.text) else (_AMOUNT, _CHANGE)
+
+
+def _amounts(text: str, q: QuestionAnalysis) -> list[str]:
+    return [m.group() for pattern in _amount_patterns(q) for m in pattern.finditer(text)]
+
+
 def typed_values(text: str, kind: AnswerType, q: QuestionAnalysis) -> set[str]:
     """The normalised values of ``kind`` that ``text`` states and the question does not."""
     from qa.text import normalize
@@ -170,7 +196,7 @@ def typed_values(text: str, kind: AnswerType, q: QuestionAnalysis) -> set[str]:
     if kind == "count":
         found = _counts_near(text, q.counted, q)
     elif kind == "amount":
-        found = [m.group() for m in _AMOUNT.finditer(text)]
+        found = _amounts(text, q)
     elif kind == "measure":
         found = _measures(text, q)
     elif kind == "date":
@@ -191,7 +217,7 @@ def has_answer_type(text: str, kind: AnswerType, q: QuestionAnalysis) -> bool:
     if kind == "measure":
         return _new(_measures(text, q), q)
     if kind == "amount":
-        return _new([m.group() for m in _AMOUNT.finditer(text)], q)
+        return _new(_amounts(text, q), q)
     if kind == "date":
         dates = [m.group() for m in _ANY_YEAR.finditer(text)]
         dates += [m.group() for m in _DATE.finditer(text)]
@@ -219,15 +245,20 @@ def new_names(text: str, q: QuestionAnalysis) -> list[tuple[int, int]]:
     if is_headline(text):
         return []
     q_low = q.text.lower()
+    # the question's words, codes split as names are below ("tor-m1": "tor", "m1")
+    q_words = [w.strip(".,;:!?\"“”'’()") for w in re.split(r"[\s/–—-]+", q_low)]
     out = []
     for m in _CAPITALISED.finditer(text):
         if m.start() == 0 and " " not in m.group():
             continue  # a capitalised first word is only the start of the sentence
-        words = [w for w in re.split(r"[\s-]+", m.group().lower()) if w]
+        if re.search(rf"(?<![\w-]){re.escape(m.group().lower())}(?![\w-])", q_low):
+            continue  # the question's own name or code ("S-300")
+        # a lowercase piece names nothing ("Russian-made", "Iran-bound": only the country)
+        words = [w.lower() for w in re.split(r"[\s-]+", m.group()) if w and not w.islower()]
         # a name needs a word that is not a common word, a nationality (Russian, Iranian:
         # no answer to "who") or one of the question's own
         if all(w in _NOT_NAMES or w in ALIASES or _DEMONYM_WORD.fullmatch(w)
-               or re.search(rf"(?<![\w-]){re.escape(w)}", q_low) for w in words):
+               or any(qw.startswith(w) for qw in q_words if qw) for w in words):
             continue
         out.append(m.span())
     return out
@@ -238,12 +269,13 @@ _DEMONYM_WORD = re.compile(
     r"|palestin|norweg|belgi|hungar|indones|nigeri)ians?|(?:chin|japan|vietnam|portugu|leban|taiw)"
     r"ese|(?:brit|engl|ir|scott|turk|pol|span|swed|dan|finn)ish|(?:israel|iraq|pakistan|saud)is?"
     r"|(?:germ|mexic|kore|kenya)ans?|french|dutch|greek|swiss")
-_WANTS_NAME = re.compile(r"^\s*which\s+(?!of\b|is\b|was\b|are\b|were\b)\w+", re.I)
+# "which party ...", also after an opening clause ("Apart from the Tor-M1, which system ...")
+_WANTS_NAME = re.compile(r"(?:^|[,;])\s*which\s+(?!of\b|is\b|was\b|are\b|were\b)\w+", re.I)
 
 
 def wants_name(q: QuestionAnalysis) -> bool:
     """"who", "where", "which party ...": the answer is a name."""
-    return q.answer_type in ("person", "place") or bool(_WANTS_NAME.match(q.text))
+    return q.answer_type in ("person", "place") or bool(_WANTS_NAME.search(q.text))
 
 
 def answer_span(text: str, q: QuestionAnalysis) -> tuple[int, int] | None:
@@ -262,8 +294,10 @@ def answer_span(text: str, q: QuestionAnalysis) -> tuple[int, int] | None:
             if not root or _near_noun(_TOKEN.findall(text[m.end():])[:7],
                                       _TOKEN.findall(text[: m.start()])[-3:], root):
                 spans.append(m.span())
+        if root == "time":
+            spans += [m.span() for m in _TIMES.finditer(text)]
     elif kind == "amount":
-        spans = [m.span() for m in _AMOUNT.finditer(text)]
+        spans = [m.span() for pattern in _amount_patterns(q) for m in pattern.finditer(text)]
     elif kind == "measure":
         spans = [m.span() for pattern in _measure_patterns(q) for m in pattern.finditer(text)]
     elif kind == "date":

@@ -11,6 +11,11 @@ from qa.text import STOPWORDS, content_stems, stem
 
 AnswerType = Literal["count", "measure", "amount", "date", "person", "place", "other"]
 
+# up to three words before the noun that names the kind ("which retired Russian general"),
+# none of them a verb or a function word ("which system did the head ..." is not a person)
+_MODIFIERS = (r"(?:(?!(?:did|does|do|was|were|is|are|has|have|had|will|would|can|could|the|a|an"
+              r"|of|to|in|on|for|by|with)\b)[\w'’-]+ ){0,3}?")
+
 _TYPE_RULES: tuple[tuple[AnswerType, re.Pattern[str]], ...] = (
     ("count", re.compile(r"\bhow many\b|\bnumber of\b|\bwhat percentage\b|\bwhat share\b")),
     ("measure", re.compile(
@@ -19,7 +24,9 @@ _TYPE_RULES: tuple[tuple[AnswerType, re.Pattern[str]], ...] = (
         r"weight|size)\b")),
     ("amount", re.compile(
         r"\bhow much\b|\bwhat (?:was|is|were) the (?:\w+ )?(?:value|price|cost|worth|sum)\b"
-        r"|\b(?:value|price|cost|worth)(?:ed)? of\b|\bfor how much\b|\bwhat did .* cost\b")),
+        r"|\b(?:value|price|cost|worth)(?:ed)? of\b|\bfor how much\b|\bwhat did .* cost\b"
+        r"|\bwhat (?:was|is|were) (?:the |its |their |[\w.-]+['’]s )?(?:\w+ )?"
+        r"(?:revenues?|sales|profits?|turnover|earnings|net income)\b")),
     ("date", re.compile(
         r"^\s*when\b|\bwhen (?:did|was|were|is|will|had|has)\b"
         r"|\b(?:what|which) (?:year|date|month|day|weekday)\b"
@@ -27,13 +34,13 @@ _TYPE_RULES: tuple[tuple[AnswerType, re.Pattern[str]], ...] = (
         r"|\bsince when\b|\bwhat time\b")),
     ("person", re.compile(
         r"^\s*(?:who|whom|whose)\b|\bwho (?:is|was|were|said|told|signed|heads?|led)\b"
-        r"|\bwhich (?:\w+ )?(?:person|official|minister|analyst|general|ambassador|leader|"
+        rf"|\bwhich {_MODIFIERS}(?:person|official|minister|analyst|general|ambassador|leader|"
         r"president|director|head|spokesman|diplomat|expert|people|officials)\b"
         r"|\bname of the (?:person|official|head)\b")),
     ("place", re.compile(
         r"^\s*where\b|\bwhere (?:did|was|were|is|will)\b"
         r"|\b(?:in|at) (?:which|what) (?:city|country|place|venue|exhibition|location|show)\b"
-        r"|\bwhich (?:city|country|place|venue|location)\b|\bwhat (?:city|country|place|venue)\b")),
+        rf"|\b(?:which|what) {_MODIFIERS}(?:city|country|place|venue|location)\b")),
 )
 
 _QUESTION_WORDS = frozenset(
@@ -62,6 +69,8 @@ _ALIAS_GROUPS: tuple[tuple[str, ...], ...] = (
     ("un", "u.n.", "united nations", "united nation"),
     ("uk", "britain", "british", "london", "united kingdom"),
     ("uae", "united arab emirates", "emirates"),
+    ("q1", "first quarter"), ("q2", "second quarter"), ("q3", "third quarter"),
+    ("q4", "fourth quarter"), ("h1", "first half"), ("h2", "second half"),
     ("iraq", "baghdad", "iraqi"),
 )
 ALIASES: dict[str, tuple[str, ...]] = {name: group for group in _ALIAS_GROUPS for name in group}
@@ -69,7 +78,7 @@ _DEMONYM = re.compile(r"(?:ian|ean|ese|ish|an|i|n)$")
 # "besides the S-300, which ...": what follows these is context, not a required entity
 _EXCLUDED = re.compile(
     r"\b(?:besides|apart from|other than|except(?: for)?|excluding|aside from)\s+(?:the\s+)?"
-    r"([^,?]+)", re.I)
+    r"([^,?]+?)(?=\s*(?:[,?]|$|\b(?:what|which|who|whom|whose|when|where|how|why)\b))", re.I)
 # words that name the kind of answer, not its content ("in which year")
 _TYPE_WORDS = frozenset("""
     year date day weekday month time number person place city country
@@ -148,6 +157,9 @@ def entities(question: str) -> tuple[str, ...]:
         for tok in [*tokens, ""]:
             tok = re.sub(r"['’]s$", "", tok).strip(" .,'’?")
             tok = re.sub(r"(?<=\d{4})s$|(?<=-\d{3})s$", "", tok)  # S-300s, 1990s
+            if run and tok.isdigit() and len(tok) <= 3 and tok.lower() not in excluded:
+                run.append(tok)  # a number that follows a name is part of it ("iPhone 13")
+                continue
             if tok.lower() in excluded or _WEAK_NUMBER.match(tok):
                 tok = ""
             if tok and not any(ch.isdigit() for ch in tok):
@@ -253,6 +265,8 @@ def entity_match(text: str, entity: str) -> float:
     if re.fullmatch(r"\d{4}", entity):
         return float(bool(re.search(rf"(?<![\w-]){entity}s(?!\w)", low)))
     parts = [w for w in _norm_name(entity.lower()).split() if w not in STOPWORDS]
+    if any(w.isdigit() and not re.search(rf"(?<![\w.-]){w}(?![\w-])", low) for w in parts):
+        return 0.0  # "iPhone 12" is no part of "iPhone 13"
     words_of_text = set(re.findall(r"[a-z]+", low))
     if len(parts) == 1:
         return float(_near(parts[0], words_of_text))
