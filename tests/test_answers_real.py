@@ -156,6 +156,8 @@ PLAIN_NEWS = {
     "2020 revenue\n",
     "iphone.txt": "Apple unveils iPhone 12\n\nApple on Tuesday unveiled the iPhone 12. The "
     "iPhone 12 starts at $799 and will ship on October 23.\n",
+    "worldcup.txt": "France beat Croatia to win World Cup\n\nMOSCOW - France won the 2018 World "
+    "Cup on Sunday, beating Croatia 4-2 in the final at the Luzhniki Stadium in Moscow.\n",
 }
 
 
@@ -166,6 +168,8 @@ PLAIN_NEWS = {
     ("How much does a deck seat cost?", "40 euros"),
     ("What was Tesla's revenue in Q2 2020?", "$6.04 billion"),  # not the heading, an amount
     ("How much does the iPhone 13 cost?", None),  # the iPhone 12's price is no answer
+    # a sentence dense in names is still a sentence: its names can answer "who"
+    ("Who won the World Cup Final in 2018?", "France"),
     ("Who owns the ferry company?", None),
     ("When will the ferry stop running?", None),
 ])

@@ -59,6 +59,9 @@ def test_names_and_places_for_who_and_where() -> None:
     # a headline's capitals are not names; nationalities are no answer to "who"
     assert new_names("Do You Know Everything About Deliveries of S-300", who) == []
     assert new_names("The Russian and Iranian sides met.", who) == []
+    final = "MOSCOW - France won the 2018 World Cup on Sunday, beating Croatia in the final."
+    won = analyse("Who won the World Cup Final in 2018?")
+    assert [final[a:b] for a, b in new_names(final, won)] == ["France", "Croatia"]
     # the question's own codes are not new names, hyphen and all
     general = analyse("Which general said Moscow would supply S-300 and S-400 systems?")
     assert new_names('"A step was taken for systems such as the S-300 and S-400.', general) == []

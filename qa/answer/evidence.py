@@ -238,12 +238,15 @@ _CAPITALISED = re.compile(r"\b[A-Z][\w'’.-]*[a-z0-9][\w'’-]*(?:\s+(?:of\s+|d
                           r"[A-Z][\w'’.-]*)*")
 
 
+_SENTENCE_END = re.compile(r"\.[\"”’')]*\s*$")
+
+
 def new_names(text: str, q: QuestionAnalysis) -> list[tuple[int, int]]:
     """Spans of capitalised names in ``text`` (not its first word, not a month or weekday)
     that the question does not name: the candidates for "who", "where", "which X". A Title Case
     headline has none (its capitals are not names)."""
-    if is_headline(text):
-        return []
+    if is_headline(text) and not _SENTENCE_END.search(text):
+        return []  # a sentence with a full stop may be dense in names and still be a sentence
     q_low = q.text.lower()
     # the question's words, codes split as names are below ("tor-m1": "tor", "m1")
     q_words = [w.strip(".,;:!?\"“”'’()") for w in re.split(r"[\s/–—-]+", q_low)]
