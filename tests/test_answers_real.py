@@ -158,6 +158,8 @@ PLAIN_NEWS = {
     "iPhone 12 starts at $799 and will ship on October 23.\n",
     "worldcup.txt": "France beat Croatia to win World Cup\n\nMOSCOW - France won the 2018 World "
     "Cup on Sunday, beating Croatia 4-2 in the final at the Luzhniki Stadium in Moscow.\n",
+    "strike.txt": "Rail workers vote to strike\n\nThe union's general secretary, Mick Lynch, said "
+    "90 percent of members who voted backed the action.\n",
 }
 
 
@@ -170,6 +172,8 @@ PLAIN_NEWS = {
     ("How much does the iPhone 13 cost?", None),  # the iPhone 12's price is no answer
     # a sentence dense in names is still a sentence: its names can answer "who"
     ("Who won the World Cup Final in 2018?", "France"),
+    ("What share of voting members backed the strike?", "90 percent"),
+    ("How many people voted in the strike ballot?", None),  # a share is no count of people
     ("Who owns the ferry company?", None),
     ("When will the ferry stop running?", None),
 ])

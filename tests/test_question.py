@@ -58,6 +58,7 @@ def test_counted_noun() -> None:
     assert counted_noun("How many S-300 units were covered by the contract?") == "units"
     assert counted_noun("How many T-90 tanks is Iran buying?") == "tanks"
     assert counted_noun("For how many months had talks gone on?") == "months"
+    assert counted_noun("How many people voted in the strike ballot?") == "people"  # not "voted"
     assert counted_noun("When was it?") == ""
 
 

@@ -126,6 +126,15 @@ _TIME_SPAN = re.compile(
 _TOKEN = re.compile(r"[\w$%’'.,-]+")
 
 
+_PERCENT_WORD = re.compile(r"\s*(?:percent|per cent|percentage points?)\b", re.I)
+
+
+def _extent(pattern: re.Pattern[str], text: str, at: int) -> int:
+    """How many characters of ``text`` from ``at`` on ``pattern`` takes (0: none)."""
+    m = pattern.match(text, at)
+    return m.end() - at if m else 0
+
+
 _TIMES = re.compile(r"\b(?:once|twice|thrice)\b", re.I)  # "how many times": "twice a day"
 
 
@@ -299,6 +308,7 @@ def answer_span(text: str, q: QuestionAnalysis) -> tuple[int, int] | None:
                 spans.append(m.span())
         if root == "time":
             spans += [m.span() for m in _TIMES.finditer(text)]
+        spans = [(a, b + _extent(_PERCENT_WORD, text, b)) for a, b in spans]  # "90 percent"
     elif kind == "amount":
         spans = [m.span() for pattern in _amount_patterns(q) for m in pattern.finditer(text)]
     elif kind == "measure":

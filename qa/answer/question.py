@@ -117,6 +117,12 @@ def answer_type(question: str) -> AnswerType:
     return "other"
 
 
+_IRREGULAR_PLURALS = frozenset("""
+    people children men women staff personnel police cattle sheep fish deer crew teeth feet mice
+    geese aircraft offspring
+    """.split())
+
+
 def counted_noun(question: str) -> str:
     """``units`` in "How many S-300 units were ...": the first plural-looking word of the phrase
     after "how many" (else its last word)."""
@@ -128,7 +134,8 @@ def counted_noun(question: str) -> str:
         if tok.lower() in _AUX or tok.lower() in STOPWORDS:
             break
         phrase.append(tok)
-    plural = [t for t in phrase if t.lower().endswith("s") and not any(c.isdigit() for c in t)]
+    plural = [t for t in phrase if (t.lower().endswith("s") or t.lower() in _IRREGULAR_PLURALS)
+              and not any(c.isdigit() for c in t)]
     return (plural or phrase or [""])[0 if plural else -1].lower()
 
 
