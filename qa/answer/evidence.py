@@ -129,12 +129,6 @@ _TOKEN = re.compile(r"[\w$%’'.,-]+")
 _PERCENT_WORD = re.compile(r"\s*(?:percent|per cent|percentage points?)\b", re.I)
 
 
-def _extent(pattern: re.Pattern[str], text: str, at: int) -> int:
-    """How many characters of ``text`` from ``at`` on ``pattern`` takes (0: none)."""
-    m = pattern.match(text, at)
-    return m.end() - at if m else 0
-
-
 _TIMES = re.compile(r"\b(?:once|twice|thrice)\b", re.I)  # "how many times": "twice a day"
 
 
@@ -308,7 +302,8 @@ def answer_span(text: str, q: QuestionAnalysis) -> tuple[int, int] | None:
                 spans.append(m.span())
         if root == "time":
             spans += [m.span() for m in _TIMES.finditer(text)]
-        spans = [(a, b + _extent(_PERCENT_WORD, text, b)) for a, b in spans]  # "90 percent"
+        # a share's span takes its word: "90 percent"
+        spans = [(a, w.end() if (w := _PERCENT_WORD.match(text, b)) else b) for a, b in spans]
     elif kind == "amount":
         spans = [m.span() for pattern in _amount_patterns(q) for m in pattern.finditer(text)]
     elif kind == "measure":
