@@ -60,6 +60,7 @@ def test_names_and_places_for_who_and_where() -> None:
     assert new_names("Do You Know Everything About Deliveries of S-300", who) == []
     assert new_names("The Russian and Iranian sides met.", who) == []
     final = "MOSCOW - France won the 2018 World Cup on Sunday, beating Croatia in the final."
+    assert new_names("The party lost Sunday's election.", who) == []  # a weekday, possessive
     won = analyse("Who won the World Cup Final in 2018?")
     assert [final[a:b] for a, b in new_names(final, won)] == ["France", "Croatia"]
     # the question's own codes are not new names, hyphen and all

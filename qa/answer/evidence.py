@@ -260,7 +260,8 @@ def new_names(text: str, q: QuestionAnalysis) -> list[tuple[int, int]]:
         if re.search(rf"(?<![\w-]){re.escape(m.group().lower())}(?![\w-])", q_low):
             continue  # the question's own name or code ("S-300")
         # a lowercase piece names nothing ("Russian-made", "Iran-bound": only the country)
-        words = [w.lower() for w in re.split(r"[\s-]+", m.group()) if w and not w.islower()]
+        words = [re.sub(r"['’]s$", "", w.lower()) for w in re.split(r"[\s-]+", m.group())
+                 if w and not w.islower()]  # "Sunday's": the word is "sunday"
         # a name needs a word that is not a common word, a nationality (Russian, Iranian:
         # no answer to "who") or one of the question's own
         if all(w in _NOT_NAMES or w in ALIASES or _DEMONYM_WORD.fullmatch(w)
