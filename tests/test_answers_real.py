@@ -163,6 +163,14 @@ PLAIN_NEWS = {
 }
 
 
+@pytest.fixture(scope="module")
+def plain_news(tmp_path_factory: pytest.TempPathFactory,
+               bundled_embedder: SentenceTransformerEmbedder) -> Assistant:
+    from conftest import assistant_over
+
+    return assistant_over(tmp_path_factory.mktemp("news"), PLAIN_NEWS, bundled_embedder)
+
+
 @pytest.mark.parametrize(("question", "span"), [
     ("By how much did total emissions fall?", "2 percent"),  # no money asked: a percentage
     ("How long does it take to sail to Mykonos?", "four hours"),
@@ -177,18 +185,11 @@ PLAIN_NEWS = {
     ("Who owns the ferry company?", None),
     ("When will the ferry stop running?", None),
 ])
-def test_plain_news_sentences_answer_in_their_own_words(
-        tmp_path: Path, bundled_embedder: SentenceTransformerEmbedder, question: str,
-        span: str | None) -> None:
+def test_plain_news_sentences_answer_in_their_own_words(plain_news: Assistant, question: str,
+                                                        span: str | None) -> None:
     """The issue's declined news questions, answered from one plain sentence; what the text does
     not say is still declined."""
-    corpus = tmp_path / "news"
-    corpus.mkdir()
-    for name, text in PLAIN_NEWS.items():
-        (corpus / name).write_text(text)
-    assistant = Assistant(load_settings(index_dir=tmp_path / "index"), embedder=bundled_embedder)
-    assistant.ingest([corpus])
-    answer = assistant.ask(question, mode="extractive")
+    answer = plain_news.ask(question, mode="extractive")
     assert answer.answered is (span is not None), answer.text
     if span is not None:
         c = answer.citations[0]

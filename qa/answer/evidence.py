@@ -171,8 +171,8 @@ def _measure_patterns(q: QuestionAnalysis) -> tuple[re.Pattern[str], ...]:
     return (_MEASURE, _TIME_SPAN, _AMOUNT) if _SIZE.search(q.text) else (_MEASURE, _TIME_SPAN)
 
 
-def _measures(text: str, q: QuestionAnalysis) -> list[str]:
-    return [m.group() for pattern in _measure_patterns(q) for m in pattern.finditer(text)]
+def _found(patterns: Sequence[re.Pattern[str]], text: str) -> list[re.Match[str]]:
+    return [m for pattern in patterns for m in pattern.finditer(text)]
 
 
 _MONEY = re.compile(
@@ -188,10 +188,6 @@ def _amount_patterns(q: QuestionAnalysis) -> tuple[re.Pattern[str], ...]:
     return (_AMOUNT,) if _MONEY.search(q.text) else (_AMOUNT, _CHANGE)
 
 
-def _amounts(text: str, q: QuestionAnalysis) -> list[str]:
-    return [m.group() for pattern in _amount_patterns(q) for m in pattern.finditer(text)]
-
-
 def typed_values(text: str, kind: AnswerType, q: QuestionAnalysis) -> set[str]:
     """The normalised values of ``kind`` that ``text`` states and the question does not."""
     from qa.text import normalize
@@ -199,9 +195,9 @@ def typed_values(text: str, kind: AnswerType, q: QuestionAnalysis) -> set[str]:
     if kind == "count":
         found = _counts_near(text, q.counted, q)
     elif kind == "amount":
-        found = _amounts(text, q)
+        found = [m.group() for m in _found(_amount_patterns(q), text)]
     elif kind == "measure":
-        found = _measures(text, q)
+        found = [m.group() for m in _found(_measure_patterns(q), text)]
     elif kind == "date":
         found = [m.group() for m in _ANY_YEAR.finditer(text)] + [m.group()
                                                                for m in _DATE.finditer(text)]
@@ -218,9 +214,9 @@ def has_answer_type(text: str, kind: AnswerType, q: QuestionAnalysis) -> bool:
     if kind == "count":
         return _new(_counts_near(text, q.counted, q), q)
     if kind == "measure":
-        return _new(_measures(text, q), q)
+        return _new([m.group() for m in _found(_measure_patterns(q), text)], q)
     if kind == "amount":
-        return _new(_amounts(text, q), q)
+        return _new([m.group() for m in _found(_amount_patterns(q), text)], q)
     if kind == "date":
         dates = [m.group() for m in _ANY_YEAR.finditer(text)]
         dates += [m.group() for m in _DATE.finditer(text)]
@@ -251,14 +247,13 @@ def new_names(text: str, q: QuestionAnalysis) -> list[tuple[int, int]]:
     if is_headline(text) and not _SENTENCE_END.search(text):
         return []  # a sentence with a full stop may be dense in names and still be a sentence
     q_low = q.text.lower()
-    # the question's words, codes split as names are below ("tor-m1": "tor", "m1")
+    # the question's words, codes split as names are below ("tor-m1": "tor", "m1"), so that
+    # the question's own codes are no new names
     q_words = [w.strip(".,;:!?\"“”'’()") for w in re.split(r"[\s/–—-]+", q_low)]
     out = []
     for m in _CAPITALISED.finditer(text):
         if m.start() == 0 and " " not in m.group():
             continue  # a capitalised first word is only the start of the sentence
-        if re.search(rf"(?<![\w-]){re.escape(m.group().lower())}(?![\w-])", q_low):
-            continue  # the question's own name or code ("S-300")
         # a lowercase piece names nothing ("Russian-made", "Iran-bound": only the country)
         words = [re.sub(r"['’]s$", "", w.lower()) for w in re.split(r"[\s-]+", m.group())
                  if w and not w.islower()]  # "Sunday's": the word is "sunday"
@@ -306,9 +301,9 @@ def answer_span(text: str, q: QuestionAnalysis) -> tuple[int, int] | None:
         # a share's span takes its word: "90 percent"
         spans = [(a, w.end() if (w := _PERCENT_WORD.match(text, b)) else b) for a, b in spans]
     elif kind == "amount":
-        spans = [m.span() for pattern in _amount_patterns(q) for m in pattern.finditer(text)]
+        spans = [m.span() for m in _found(_amount_patterns(q), text)]
     elif kind == "measure":
-        spans = [m.span() for pattern in _measure_patterns(q) for m in pattern.finditer(text)]
+        spans = [m.span() for m in _found(_measure_patterns(q), text)]
     elif kind == "date":
         spans = [m.span() for m in _DATE_SPAN.finditer(text)]
     elif kind == "place":
